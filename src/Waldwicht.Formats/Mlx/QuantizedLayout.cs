@@ -10,7 +10,7 @@ public static class QuantizedLayout
     /// <summary>
     /// Infers and cross-checks the quantization of module <paramref name="module"/>.
     /// </summary>
-    /// <param name="module">Module name used in error messages, such as "model.language_model.layers.3.mlp.down_proj".</param>
+    /// <param name="module">Module path; error messages name its tensors as module.weight, module.scales and module.biases.</param>
     /// <param name="weightShape">Shape of the packed .weight tensor.</param>
     /// <param name="scalesShape">Shape of the .scales tensor.</param>
     /// <param name="biasesShape">Shape of the .biases tensor.</param>
@@ -21,44 +21,59 @@ public static class QuantizedLayout
     public static QuantizationParameters Infer(
         string module, long[] weightShape, long[] scalesShape, long[] biasesShape, int rows, int columns, QuantizationParameters? configured)
     {
-        if (weightShape.Length != 2 || scalesShape.Length != 2 || biasesShape.Length != 2)
+        string weight = module + ".weight";
+        string scales = module + ".scales";
+        string biases = module + ".biases";
+        CheckMatrix(weight, weightShape, rows);
+        CheckMatrix(scales, scalesShape, rows);
+        CheckMatrix(biases, biasesShape, rows);
+        if (columns <= 0)
         {
-            throw new FormatException(
-                $"{module}: quantized tensors must be 2-D, found weight [{string.Join(", ", weightShape)}], scales [{string.Join(", ", scalesShape)}], biases [{string.Join(", ", biasesShape)}].");
+            throw new ArgumentOutOfRangeException(nameof(columns), columns, $"{module}: the expected number of input features must be positive.");
         }
 
-        if (weightShape[0] != rows || scalesShape[0] != rows || biasesShape[0] != rows)
+        if (!scalesShape.AsSpan().SequenceEqual(biasesShape))
         {
             throw new FormatException(
-                $"{module}: expected {rows} rows, found weight {weightShape[0]}, scales {scalesShape[0]}, biases {biasesShape[0]}.");
-        }
-
-        if (scalesShape[1] != biasesShape[1])
-        {
-            throw new FormatException($"{module}: scales have {scalesShape[1]} columns but biases have {biasesShape[1]}.");
+                $"{scales} has shape {Format(scalesShape)} but {biases} has {Format(biasesShape)}; both must be [rows, input features / group size].");
         }
 
         long packedBits = weightShape[1] * 32;
         if (packedBits % columns != 0 || !QuantizationParameters.SupportedBits.Contains((int)(packedBits / columns)))
         {
             throw new FormatException(
-                $"{module}: packed weight has {weightShape[1]} uint32 columns, which is no supported bit width (2, 3, 4, 5, 6, 8) for {columns} input features.");
+                $"{weight} has {weightShape[1]} uint32 columns, which gives no supported bit width (2, 3, 4, 5, 6, 8) for {columns} input features; the tensor does not match the model configuration.");
         }
 
-        if (scalesShape[1] == 0 || columns % scalesShape[1] != 0
+        if (scalesShape[1] <= 0 || columns % scalesShape[1] != 0
             || !QuantizationParameters.SupportedGroupSizes.Contains((int)(columns / scalesShape[1])))
         {
             throw new FormatException(
-                $"{module}: scales have {scalesShape[1]} columns, which is no supported group size (32, 64, 128) for {columns} input features.");
+                $"{scales} has {scalesShape[1]} columns, which gives no supported group size (32, 64, 128) for {columns} input features; the tensor does not match the model configuration.");
         }
 
         var inferred = new QuantizationParameters((int)(packedBits / columns), (int)(columns / scalesShape[1]));
         if (configured is { } expected && expected != inferred)
         {
             throw new FormatException(
-                $"{module}: config.json says {expected.Bits}-bit group size {expected.GroupSize}, but the tensor shapes give {inferred.Bits}-bit group size {inferred.GroupSize} (weight [{weightShape[0]}, {weightShape[1]}], scales [{scalesShape[0]}, {scalesShape[1]}]).");
+                $"{module}: config.json gives {expected.Bits} bits and group size {expected.GroupSize}, but the shapes of {weight} {Format(weightShape)} and {scales} {Format(scalesShape)} give {inferred.Bits} bits and group size {inferred.GroupSize}; fix the quantization block of config.json.");
         }
 
         return inferred;
     }
+
+    private static void CheckMatrix(string tensor, long[] shape, int rows)
+    {
+        if (shape.Length != 2)
+        {
+            throw new FormatException($"{tensor} has shape {Format(shape)}, but quantized tensors are 2-D.");
+        }
+
+        if (shape[0] != rows)
+        {
+            throw new FormatException($"{tensor} has {shape[0]} rows (shape {Format(shape)}), but the model expects {rows}.");
+        }
+    }
+
+    private static string Format(long[] shape) => "[" + string.Join(", ", shape) + "]";
 }

@@ -1,4 +1,5 @@
 using System.IO.MemoryMappedFiles;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace Waldwicht.Formats.Safetensors;
@@ -12,6 +13,7 @@ public sealed unsafe class SafetensorsFile : IDisposable
     private readonly MemoryMappedFile? _map;
     private readonly MemoryMappedViewAccessor? _view;
     private byte* _base;
+    private bool _disposed;
 
     private SafetensorsFile(string path, SafetensorsHeader header, MemoryMappedFile? map, MemoryMappedViewAccessor? view, byte* basePointer)
     {
@@ -89,7 +91,12 @@ public sealed unsafe class SafetensorsFile : IDisposable
     /// <summary>Address of the first byte of a tensor's data.</summary>
     public nint GetPointer(TensorInfo info)
     {
-        ObjectDisposedException.ThrowIf(_view == null && Header.DataLength > 0, this);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (!Header.ByName.TryGetValue(info.Name, out var own) || !ReferenceEquals(own, info))
+        {
+            throw new ArgumentException($"Tensor entry '{info.Name}' does not belong to {Path}.", nameof(info));
+        }
+
         if (info.ByteLength == 0)
         {
             return 0;
@@ -118,12 +125,52 @@ public sealed unsafe class SafetensorsFile : IDisposable
         return new ReadOnlySpan<byte>((void*)GetPointer(info), (int)info.ByteLength);
     }
 
-    /// <summary>The data of a tensor reinterpreted as elements of <typeparamref name="T"/>.</summary>
+    /// <summary>
+    /// A byte range of a tensor's data, for tensors larger than a span can address (such as a
+    /// BF16 embedding table of several GB) that are read block by block.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The range does not lie inside the tensor.</exception>
+    public ReadOnlySpan<byte> GetBytes(TensorInfo info, long offset, int length)
+    {
+        if (offset < 0 || length < 0 || offset > info.ByteLength - length)
+        {
+            throw new ArgumentOutOfRangeException(
+                nameof(offset), $"Bytes [{offset}, {offset + length}) do not lie inside tensor '{info.Name}' of {info.ByteLength} bytes.");
+        }
+
+        return length == 0 ? [] : new ReadOnlySpan<byte>((byte*)GetPointer(info) + offset, length);
+    }
+
+    /// <summary>
+    /// The data of a tensor reinterpreted as elements of <typeparamref name="T"/>, which must be
+    /// <see cref="byte"/> or have the size of the tensor's dtype (such as ushort for BF16).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The element size of <typeparamref name="T"/> does not match the dtype.</exception>
     public ReadOnlySpan<T> GetSpan<T>(string name)
-        where T : unmanaged => MemoryMarshal.Cast<byte, T>(GetBytes(name));
+        where T : unmanaged => GetSpan<T>(GetInfo(name));
+
+    /// <inheritdoc cref="GetSpan{T}(string)"/>
+    public ReadOnlySpan<T> GetSpan<T>(TensorInfo info)
+        where T : unmanaged
+    {
+        int size = Unsafe.SizeOf<T>();
+        if (size != 1 && size != info.DType.Size())
+        {
+            throw new InvalidOperationException(
+                $"Tensor '{info.Name}' in {Path} is {info.DType.HeaderName()} with {info.DType.Size()}-byte elements and cannot be read as {typeof(T).Name} ({size} bytes).");
+        }
+
+        return MemoryMarshal.Cast<byte, T>(GetBytes(info));
+    }
 
     public void Dispose()
     {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
         if (_view != null && _base != null)
         {
             _view.SafeMemoryMappedViewHandle.ReleasePointer();

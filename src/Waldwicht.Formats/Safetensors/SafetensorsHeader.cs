@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Text;
 using System.Text.Json;
 
 namespace Waldwicht.Formats.Safetensors;
@@ -13,12 +12,16 @@ public sealed class SafetensorsHeader
     /// <summary>Upper bound of the JSON header, as in the reference safetensors implementation (100 MB).</summary>
     public const long MaxHeaderBytes = 100_000_000;
 
+    /// <summary>Reserved header key of the string-to-string metadata map.</summary>
+    public const string MetadataKey = "__metadata__";
+
     private SafetensorsHeader(IReadOnlyList<TensorInfo> tensors, IReadOnlyDictionary<string, string>? metadata, long headerLength)
     {
         Tensors = tensors;
         Metadata = metadata;
         HeaderLength = headerLength;
         ByName = tensors.ToDictionary(t => t.Name, StringComparer.Ordinal);
+        DataLength = tensors.Count == 0 ? 0 : tensors.Max(t => t.End);
     }
 
     /// <summary>Tensor entries in data order.</summary>
@@ -37,7 +40,7 @@ public sealed class SafetensorsHeader
     public long DataOffset => 8 + HeaderLength;
 
     /// <summary>Bytes the data section needs: the largest end offset.</summary>
-    public long DataLength => Tensors.Count == 0 ? 0 : Tensors.Max(t => t.End);
+    public long DataLength { get; }
 
     /// <summary>Reads and validates the header of a file without mapping its data.</summary>
     public static SafetensorsHeader Read(string path)
@@ -46,7 +49,10 @@ public sealed class SafetensorsHeader
         return Read(stream, path);
     }
 
-    /// <summary>Reads and validates a header from a stream positioned at the start of the file.</summary>
+    /// <summary>Reads and validates a header from a seekable stream positioned at the start of the file.</summary>
+    /// <param name="stream">The whole file; its length bounds the header and the data section.</param>
+    /// <param name="displayName">Name of the file in error messages, usually its path.</param>
+    /// <exception cref="SafetensorsFormatException">The header is malformed, or the data section ends before the last data offset of the header.</exception>
     public static SafetensorsHeader Read(Stream stream, string displayName)
     {
         long fileLength = stream.Length;
@@ -71,28 +77,35 @@ public sealed class SafetensorsHeader
                 $"{displayName}: header length {headerLength} exceeds the limit of {MaxHeaderBytes} bytes.");
         }
 
+        if (headerLength < 2)
+        {
+            throw new SafetensorsFormatException(
+                $"{displayName}: header length is {headerLength} bytes, too short for a JSON object; the file is not safetensors.");
+        }
+
         var json = new byte[headerLength];
         stream.ReadExactly(json);
         var header = Parse(json, displayName);
         long available = fileLength - header.DataOffset;
         if (header.DataLength > available)
         {
-            var last = header.Tensors.First(t => t.End > available);
+            var first = header.Tensors.First(t => t.End > available);
             throw new SafetensorsFormatException(
-                $"{displayName}: file is truncated: tensor '{last.Name}' ends at data offset {last.End}, but only {available} data bytes are present.");
+                $"{displayName}: tensor '{first.Name}' has data_offsets [{first.Begin}, {first.End}), but the data section holds only {available} bytes; the file is truncated or its header is corrupt.");
         }
 
         return header;
     }
 
-    /// <summary>Parses and validates the JSON header bytes.</summary>
+    /// <summary>Parses and validates the JSON header bytes (without the 8-byte length prefix).</summary>
+    /// <exception cref="SafetensorsFormatException">The header is malformed.</exception>
     public static SafetensorsHeader Parse(ReadOnlySpan<byte> json, string displayName)
     {
         JsonDocument document;
         try
         {
-            // Headers may be padded with trailing spaces to align the data section.
-            document = JsonDocument.Parse(json.TrimEnd((byte)' ').ToArray());
+            // JSON allows the trailing spaces that writers add to align the data section.
+            document = JsonDocument.Parse(json.ToArray());
         }
         catch (JsonException ex)
         {
@@ -103,7 +116,8 @@ public sealed class SafetensorsHeader
         {
             if (document.RootElement.ValueKind != JsonValueKind.Object)
             {
-                throw new SafetensorsFormatException($"{displayName}: header must be a JSON object, found {document.RootElement.ValueKind}.");
+                throw new SafetensorsFormatException(
+                    $"{displayName}: header must be a JSON object, found {document.RootElement.ValueKind}.");
             }
 
             var seen = new HashSet<string>(StringComparer.Ordinal);
@@ -116,7 +130,7 @@ public sealed class SafetensorsHeader
                     throw new SafetensorsFormatException($"{displayName}: duplicate entry '{property.Name}' in the header.");
                 }
 
-                if (property.Name == "__metadata__")
+                if (property.Name == MetadataKey)
                 {
                     metadata = ParseMetadata(property.Value, displayName);
                     continue;
@@ -126,18 +140,33 @@ public sealed class SafetensorsHeader
             }
 
             tensors.Sort((a, b) => a.Begin != b.Begin ? a.Begin.CompareTo(b.Begin) : a.End.CompareTo(b.End));
-            for (int i = 1; i < tensors.Count; i++)
+            CheckOverlaps(tensors, displayName);
+            return new SafetensorsHeader(tensors, metadata, json.Length);
+        }
+    }
+
+    // Tensors sorted by begin offset overlap when one starts before an earlier one ends; empty
+    // tensors occupy no bytes and cannot overlap.
+    private static void CheckOverlaps(List<TensorInfo> sorted, string displayName)
+    {
+        TensorInfo? previous = null;
+        foreach (var current in sorted)
+        {
+            if (current.ByteLength == 0)
             {
-                var previous = tensors[i - 1];
-                var current = tensors[i];
-                if (current.Begin < previous.End)
-                {
-                    throw new SafetensorsFormatException(
-                        $"{displayName}: data of tensors '{previous.Name}' [{previous.Begin}, {previous.End}) and '{current.Name}' [{current.Begin}, {current.End}) overlap.");
-                }
+                continue;
             }
 
-            return new SafetensorsHeader(tensors, metadata, json.Length);
+            if (previous != null && current.Begin < previous.End)
+            {
+                throw new SafetensorsFormatException(
+                    $"{displayName}: data of tensors '{previous.Name}' [{previous.Begin}, {previous.End}) and '{current.Name}' [{current.Begin}, {current.End}) overlap.");
+            }
+
+            if (previous == null || current.End > previous.End)
+            {
+                previous = current;
+            }
         }
     }
 
@@ -173,23 +202,24 @@ public sealed class SafetensorsHeader
         string where = $"{displayName}: tensor '{name}'";
         if (value.ValueKind != JsonValueKind.Object)
         {
-            throw new SafetensorsFormatException($"{where}: entry must be an object with dtype, shape and data_offsets.");
+            throw new SafetensorsFormatException($"{where}: entry must be an object with dtype, shape and data_offsets, found {value.ValueKind}.");
         }
 
         if (!value.TryGetProperty("dtype", out var dtypeElement) || dtypeElement.ValueKind != JsonValueKind.String)
         {
-            throw new SafetensorsFormatException($"{where}: missing or invalid 'dtype'.");
+            throw new SafetensorsFormatException($"{where}: missing or invalid 'dtype' (expected a string such as \"BF16\").");
         }
 
         string dtypeText = dtypeElement.GetString()!;
         if (!SafetensorsDTypes.TryParse(dtypeText, out var dtype))
         {
-            throw new SafetensorsFormatException($"{where}: unsupported dtype '{dtypeText}'.");
+            throw new SafetensorsFormatException(
+                $"{where}: unknown dtype '{dtypeText}'; supported are {string.Join(", ", Enum.GetValues<SafetensorsDType>().Select(d => d.HeaderName()))}.");
         }
 
         if (!value.TryGetProperty("shape", out var shapeElement) || shapeElement.ValueKind != JsonValueKind.Array)
         {
-            throw new SafetensorsFormatException($"{where}: missing or invalid 'shape'.");
+            throw new SafetensorsFormatException($"{where}: missing or invalid 'shape' (expected an array of integers).");
         }
 
         var shape = new long[shapeElement.GetArrayLength()];
@@ -198,7 +228,7 @@ public sealed class SafetensorsHeader
         {
             if (dim.ValueKind != JsonValueKind.Number || !dim.TryGetInt64(out long size) || size < 0)
             {
-                throw new SafetensorsFormatException($"{where}: shape entry {index} must be a non-negative integer.");
+                throw new SafetensorsFormatException($"{where}: shape entry {index} is {dim.GetRawText()}, but must be a non-negative integer.");
             }
 
             shape[index++] = size;
@@ -209,9 +239,12 @@ public sealed class SafetensorsHeader
             throw new SafetensorsFormatException($"{where}: missing or invalid 'data_offsets' (expected [begin, end]).");
         }
 
-        if (!offsets[0].TryGetInt64(out long begin) || !offsets[1].TryGetInt64(out long end) || begin < 0 || end < begin)
+        if (offsets[0].ValueKind != JsonValueKind.Number || !offsets[0].TryGetInt64(out long begin)
+            || offsets[1].ValueKind != JsonValueKind.Number || !offsets[1].TryGetInt64(out long end)
+            || begin < 0 || end < begin)
         {
-            throw new SafetensorsFormatException($"{where}: invalid data_offsets [{offsets[0]}, {offsets[1]}]; begin and end must satisfy 0 <= begin <= end.");
+            throw new SafetensorsFormatException(
+                $"{where}: invalid data_offsets [{offsets[0].GetRawText()}, {offsets[1].GetRawText()}]; begin and end must be integers with 0 <= begin <= end.");
         }
 
         var info = new TensorInfo(name, dtype, shape, begin, end);
@@ -222,7 +255,7 @@ public sealed class SafetensorsHeader
         }
         catch (OverflowException)
         {
-            throw new SafetensorsFormatException($"{where}: shape {info.ShapeText} is too large.");
+            throw new SafetensorsFormatException($"{where}: shape {info.ShapeText} has more bytes than a file can hold.");
         }
 
         if (expectedBytes != info.ByteLength)

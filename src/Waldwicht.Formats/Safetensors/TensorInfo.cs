@@ -6,8 +6,9 @@ namespace Waldwicht.Formats.Safetensors;
 /// </summary>
 public sealed record TensorInfo(string Name, SafetensorsDType DType, long[] Shape, long Begin, long End)
 {
-    /// <summary>Product of the shape (1 for a scalar).</summary>
-    public long ElementCount => Shape.Aggregate(1L, (product, dim) => product * dim);
+    /// <summary>Product of the shape (1 for a scalar, 0 when any dimension is 0).</summary>
+    /// <exception cref="OverflowException">The product does not fit a long.</exception>
+    public long ElementCount => Shape.Aggregate(1L, (product, dim) => checked(product * dim));
 
     /// <summary>Bytes of tensor data.</summary>
     public long ByteLength => End - Begin;
