@@ -1,10 +1,20 @@
+using System.CommandLine;
+using Waldwicht.Cli.Commands;
+
 namespace Waldwicht.Cli;
 
 internal static class Program
 {
-    private static int Main(string[] args)
+    private static async Task<int> Main(string[] args)
     {
-        Console.Error.WriteLine("waldwicht: no commands yet.");
-        return 1;
+        var root = new RootCommand(
+            "Waldwicht: run, quantize and serve Gemma 4 models with mixed-precision MLX quantization on the CPU.");
+        root.Subcommands.Add(GenerateCommand.Create());
+        root.Subcommands.Add(ChatCommand.Create());
+        root.Subcommands.Add(LogitsCommand.Create());
+        root.Subcommands.Add(InspectCommand.Create());
+        root.Subcommands.Add(QuantizeCommand.Create());
+        root.Subcommands.Add(SynthCommand.Create());
+        return await root.Parse(args).InvokeAsync();
     }
 }

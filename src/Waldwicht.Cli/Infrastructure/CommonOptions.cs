@@ -1,0 +1,20 @@
+using System.CommandLine;
+
+namespace Waldwicht.Cli.Infrastructure;
+
+/// <summary>Options shared by several commands.</summary>
+internal static class CommonOptions
+{
+    /// <summary>--model: a folder or a Hugging Face id; omitted means the built-in demo model.</summary>
+    public static Option<string?> Model() => new("--model", "-m")
+    {
+        Description = "Model folder or Hugging Face id (org/name, optionally @revision). "
+            + "Omit it to use the built-in demo model, whose random weights produce noise.",
+    };
+
+    /// <summary>--threads: worker threads for the kernels.</summary>
+    public static Option<int?> Threads() => new("--threads")
+    {
+        Description = "Worker threads for matrix kernels (default: all processors).",
+    };
+}

@@ -1,0 +1,153 @@
+using System.Text.Json;
+using Waldwicht.Formats.Safetensors;
+using Waldwicht.Tests;
+
+namespace Waldwicht.Cli.Tests;
+
+public sealed class CliCommandTests : IDisposable
+{
+    private readonly string _scratch = Directory.CreateTempSubdirectory("waldwicht-cli-").FullName;
+
+    public static TheoryData<string> ModelFolders => new(TestData.TinyModelFolders);
+
+    public void Dispose() => Directory.Delete(_scratch, recursive: true);
+
+    [Theory]
+    [MemberData(nameof(ModelFolders))]
+    public void GenerateJsonMatchesGreedyReference(string variant)
+    {
+        var (prompt, continuation) = ReadGreedy(variant);
+        var result = CliRunner.Run(
+            "generate", "--model", TestData.Path("tiny-gemma4", variant),
+            "--prompt-tokens", string.Join(',', prompt), "--max-tokens", continuation.Length.ToString(), "--json");
+
+        Assert.Equal(0, result.ExitCode);
+        using var document = JsonDocument.Parse(result.StandardOutput);
+        var tokens = document.RootElement.GetProperty("token_ids").EnumerateArray().Select(e => e.GetInt32()).ToArray();
+        Assert.Equal(continuation, tokens);
+        Assert.Equal("length", document.RootElement.GetProperty("finish_reason").GetString());
+        Assert.Equal(prompt, document.RootElement.GetProperty("prompt_token_ids").EnumerateArray().Select(e => e.GetInt32()).ToArray());
+        Assert.True(document.RootElement.GetProperty("stats").GetProperty("generation_tokens_per_second").GetDouble() > 0);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("winzling-export")]
+    public void LogitsFileMatchesReference(string variant)
+    {
+        var (prompt, _) = ReadGreedy(variant);
+        string output = Path.Combine(_scratch, "logits.safetensors");
+        var result = CliRunner.Run(
+            "logits", "--model", TestData.Path("tiny-gemma4", variant), "--tokens", string.Join(',', prompt), "--output", output, "--chunk-size", "3");
+
+        Assert.Equal(0, result.ExitCode);
+        using var actual = SafetensorsFile.Open(output);
+        using var expected = SafetensorsFile.Open(TestData.Path("tiny-gemma4", variant, "expected_logits.safetensors"));
+        Assert.Equal([prompt.Length, 512L], actual.GetInfo("logits").Shape);
+        var a = actual.GetSpan<float>("logits");
+        var e = expected.GetSpan<float>("logits");
+        float worst = 0;
+        for (int i = 0; i < e.Length; i++)
+        {
+            worst = Math.Max(worst, Math.Abs(a[i] - e[i]));
+        }
+
+        Assert.True(worst <= 1e-3f, $"max |diff| {worst}");
+    }
+
+    [Fact]
+    public void InspectListsComponents()
+    {
+        var result = CliRunner.Run("inspect", "--model", TestData.Path("tiny-gemma4", "winzling-export"));
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Contains("attention", result.StandardOutput);
+        Assert.Contains("ple embeddings", result.StandardOutput);
+        Assert.Contains("739,290", result.StandardOutput);
+    }
+
+    [Fact]
+    public void DemoModelIsUsedWithoutModelOption()
+    {
+        var environment = new Dictionary<string, string> { ["WALDWICHT_CACHE"] = Path.Combine(_scratch, "cache") };
+        var result = CliRunner.Run(environment, "generate", "--prompt", "Hello", "--max-tokens", "4", "--json");
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Contains("demo model", result.StandardError);
+        Assert.Contains("noise", result.StandardError);
+        using var document = JsonDocument.Parse(result.StandardOutput);
+        Assert.True(document.RootElement.GetProperty("token_ids").GetArrayLength() <= 4);
+    }
+
+    [Fact]
+    public void ChatAnswersEachTurnUntilExit()
+    {
+        var result = CliRunner.RunWithInput(
+            null,
+            "Hello\n/system Be brief.\nAnd again\n/stats\n/exit\n",
+            "chat", "--model", TestData.Path("tiny-gemma4"), "--max-tokens", "3", "--seed", "1");
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Contains("Chatting with tiny-gemma4", result.StandardError);
+        Assert.Contains("System message set.", result.StandardError);
+        Assert.Contains("Prompt: ", result.StandardError);
+        Assert.Equal(2, result.StandardError.Split("(reply cut off at 3 tokens)").Length - 1);
+    }
+
+    [Fact]
+    public void OutOfRangeTokenIsRejected()
+    {
+        var result = CliRunner.Run("generate", "--model", TestData.Path("tiny-gemma4"), "--prompt-tokens", "2,600");
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("error: --prompt-tokens: token id 600 is out of range; the vocabulary has ids 0 to 511.", result.StandardError);
+    }
+
+    [Fact]
+    public void PromptAndTokensAreExclusive()
+    {
+        var result = CliRunner.Run("generate", "--model", TestData.Path("tiny-gemma4"), "--prompt", "hi", "--prompt-tokens", "2");
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("Give exactly one of --prompt TEXT or --prompt-tokens IDS", result.StandardError);
+    }
+
+    [Fact]
+    public void MissingModelFolderIsReported()
+    {
+        string missing = Path.Combine(_scratch, "no-such-model");
+        var result = CliRunner.Run("generate", "--model", missing, "--prompt", "hi");
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("no-such-model", result.StandardError);
+    }
+
+    [Fact]
+    public void LogitsIntoMissingFolderLeavesNothing()
+    {
+        string output = Path.Combine(_scratch, "missing", "logits.safetensors");
+        var result = CliRunner.Run("logits", "--model", TestData.Path("tiny-gemma4"), "--tokens", "2,3", "--output", output);
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("Output folder not found", result.StandardError);
+        Assert.False(Directory.Exists(Path.Combine(_scratch, "missing")));
+    }
+
+    [Fact]
+    public void InvalidTemperatureNamesOption()
+    {
+        var result = CliRunner.Run("generate", "--model", TestData.Path("tiny-gemma4"), "--prompt-tokens", "2", "--temperature", "-1");
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("--temperature", result.StandardError);
+    }
+
+    private static (int[] Prompt, int[] Continuation) ReadGreedy(string variant)
+    {
+        using var document = JsonDocument.Parse(File.ReadAllText(TestData.Path("tiny-gemma4", variant, "expected_greedy.json")));
+        var root = document.RootElement;
+        return (
+            root.GetProperty("prompt_token_ids").EnumerateArray().Select(e => e.GetInt32()).ToArray(),
+            root.GetProperty("greedy_continuation").EnumerateArray().Select(e => e.GetInt32()).ToArray());
+    }
+}
