@@ -1,3 +1,6 @@
+using Waldwicht.Numerics.Kernels;
+using Waldwicht.Numerics.Threading;
+
 namespace Waldwicht.Numerics.Matrices;
 
 /// <summary>
@@ -6,6 +9,19 @@ namespace Waldwicht.Numerics.Matrices;
 /// </summary>
 public sealed unsafe class DenseMatrix : WeightMatrix
 {
+    // Weight bytes a pool chunk should cover at least, so that tiny matrices run on the calling thread.
+    private const int MinimumChunkBytes = 16 * 1024;
+
+    // Below this many activation rows, one matrix-vector product per row is faster than the tiled kernel,
+    // which works on four activation rows at a time.
+    private const int MinimumTiledCount = 4;
+
+    // Floats of widened rows per tile, sized to stay in a typical 256 KB to 1 MB L2 cache.
+    private const int TileFloats = 64 * 1024;
+
+    // Activation rows per pass of the tiled product, so that they stay in cache while the tiles stream.
+    private const int TokensPerPass = 256;
+
     private readonly nint _data;
 
     public DenseMatrix(nint data, ElementType elementType, int rows, int columns)
@@ -14,6 +30,12 @@ public sealed unsafe class DenseMatrix : WeightMatrix
         if (data == 0)
         {
             throw new ArgumentNullException(nameof(data));
+        }
+
+        if (!Enum.IsDefined(elementType))
+        {
+            throw new ArgumentOutOfRangeException(
+                nameof(elementType), elementType, "Element type must be F32, BF16 or F16.");
         }
 
         _data = data;
@@ -27,68 +49,83 @@ public sealed unsafe class DenseMatrix : WeightMatrix
 
     public override string StorageDescription => ElementType.ToString().ToLowerInvariant();
 
-    protected override void MatVecCore(ReadOnlySpan<float> x, Span<float> y)
+    protected override void MatVecCore(ReadOnlySpan<float> x, Span<float> y, WorkerPool pool)
     {
-        for (int r = 0; r < Rows; r++)
+        int grain = Math.Max(1, MinimumChunkBytes / (Columns * ElementType.Size()));
+        fixed (float* input = x, output = y)
         {
-            y[r] = DotRow(r, x);
+            var job = new MatVecJob((void*)_data, ElementType, Columns, KernelPath, input, output);
+            pool.Run(ref job, Rows, grain);
+        }
+    }
+
+    protected override void MatMulCore(ReadOnlySpan<float> x, int count, Span<float> y, WorkerPool pool)
+    {
+        if (KernelPath == KernelPath.Scalar || count < MinimumTiledCount)
+        {
+            base.MatMulCore(x, count, y, pool);
+            return;
+        }
+
+        int rowTile = Math.Clamp(TileFloats / Columns / 4 * 4, 4, 256);
+        fixed (float* input = x, output = y)
+        {
+            for (int first = 0; first < count; first += TokensPerPass)
+            {
+                int tokens = Math.Min(TokensPerPass, count - first);
+                var job = new MatMulJob(
+                    (void*)_data,
+                    ElementType,
+                    Rows,
+                    Columns,
+                    KernelPath,
+                    input + (long)first * Columns,
+                    tokens,
+                    output + (long)first * Rows,
+                    rowTile);
+                pool.Run(ref job, Rows, rowTile);
+            }
         }
     }
 
     protected override void ReadRowCore(int row, Span<float> destination)
     {
-        long offset = (long)row * Columns;
-        switch (ElementType)
+        fixed (float* output = destination)
         {
-            case ElementType.F32:
-                new ReadOnlySpan<float>((float*)_data + offset, Columns).CopyTo(destination);
-                break;
-            case ElementType.BF16:
-                BFloat16.ToSingle(new ReadOnlySpan<ushort>((ushort*)_data + offset, Columns), destination);
-                break;
-            default:
-                var halves = new ReadOnlySpan<Half>((Half*)_data + offset, Columns);
-                for (int c = 0; c < Columns; c++)
-                {
-                    destination[c] = (float)halves[c];
-                }
-
-                break;
+            ElementKernels.ToSingle((void*)_data, ElementType, (long)row * Columns, output, Columns, KernelPath);
         }
     }
 
-    private float DotRow(int row, ReadOnlySpan<float> x)
+    private readonly struct MatVecJob(
+        void* data, ElementType type, int columns, KernelPath path, float* x, float* y) : IRangeJob
     {
-        long offset = (long)row * Columns;
-        float sum = 0;
-        switch (ElementType)
+        public void Execute(int start, int end) =>
+            DenseKernels.MatVecRows(data, type, columns, path, x, start, end, y);
+    }
+
+    private readonly struct MatMulJob(
+        void* data, ElementType type, int rows, int columns, KernelPath path, float* x, int count, float* y, int rowTile)
+        : IRangeJob
+    {
+        public void Execute(int start, int end)
         {
-            case ElementType.F32:
-                float* f = (float*)_data + offset;
-                for (int c = 0; c < Columns; c++)
+            float* tile = type == ElementType.F32 ? null : ThreadScratch.Tile(rowTile * columns);
+            for (int row = start; row < end; row += rowTile)
+            {
+                int tileRows = Math.Min(rowTile, end - row);
+                float* weights;
+                if (type == ElementType.F32)
                 {
-                    sum += f[c] * x[c];
+                    weights = (float*)data + (long)row * columns;
+                }
+                else
+                {
+                    ElementKernels.ToSingle(data, type, (long)row * columns, tile, tileRows * columns, path);
+                    weights = tile;
                 }
 
-                break;
-            case ElementType.BF16:
-                ushort* b = (ushort*)_data + offset;
-                for (int c = 0; c < Columns; c++)
-                {
-                    sum += BFloat16.ToSingle(b[c]) * x[c];
-                }
-
-                break;
-            default:
-                Half* h = (Half*)_data + offset;
-                for (int c = 0; c < Columns; c++)
-                {
-                    sum += (float)h[c] * x[c];
-                }
-
-                break;
+                MatMulKernels.MultiplyTransposed(path, weights, columns, tileRows, x, columns, count, columns, y + row, rows);
+            }
         }
-
-        return sum;
     }
 }

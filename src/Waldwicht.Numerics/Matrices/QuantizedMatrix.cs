@@ -1,3 +1,7 @@
+using System.Buffers;
+using Waldwicht.Numerics.Kernels;
+using Waldwicht.Numerics.Threading;
+
 namespace Waldwicht.Numerics.Matrices;
 
 /// <summary>
@@ -6,11 +10,31 @@ namespace Waldwicht.Numerics.Matrices;
 /// <see cref="GroupSize"/> consecutive codes has a scale and a bias, so that w = code·scale + bias.
 /// All three arrays are read in place from native memory that the caller keeps alive.
 /// </summary>
+/// <remarks>
+/// <see cref="WeightMatrix.MatVec(ReadOnlySpan{float}, Span{float})"/> unpacks the codes in registers and
+/// computes scale·Σ(x·code) + bias·Σx per group, with the group sums of x computed once per call.
+/// <see cref="WeightMatrix.MatMul(ReadOnlySpan{float}, int, Span{float})"/> with four or more activation rows
+/// dequantizes a few weight rows at a time into a per-thread tile and reuses it for up to 256 activation rows.
+/// </remarks>
 public sealed unsafe class QuantizedMatrix : WeightMatrix
 {
+    // Weight bytes a pool chunk should cover at least, so that tiny matrices run on the calling thread.
+    private const int MinimumChunkBytes = 16 * 1024;
+
+    // Below this many activation rows, one matrix-vector product per row is faster than the tiled kernel,
+    // which works on four activation rows at a time.
+    private const int MinimumTiledCount = 4;
+
+    // Floats of dequantized rows per tile, sized to stay in a typical 256 KB to 1 MB L2 cache.
+    private const int TileFloats = 64 * 1024;
+
+    // Activation rows per pass of the tiled product, which bounds the permuted copy and keeps it in cache.
+    private const int TokensPerPass = 256;
+
     private readonly nint _packed;
     private readonly nint _scales;
     private readonly nint _biases;
+    private CodePlan? _plan;
 
     public QuantizedMatrix(
         nint packed, nint scales, nint biases, ElementType scaleType, int rows, int columns, int bits, int groupSize)
@@ -34,6 +58,11 @@ public sealed unsafe class QuantizedMatrix : WeightMatrix
         if (columns % groupSize != 0)
         {
             throw new ArgumentException($"Columns ({columns}) must be a multiple of the group size ({groupSize}).");
+        }
+
+        if (!Enum.IsDefined(scaleType))
+        {
+            throw new ArgumentOutOfRangeException(nameof(scaleType), scaleType, "Scale type must be F32, BF16 or F16.");
         }
 
         _packed = packed;
@@ -65,72 +94,129 @@ public sealed unsafe class QuantizedMatrix : WeightMatrix
     public override string StorageDescription =>
         $"q{Bits} g{GroupSize} {ScaleType.ToString().ToLowerInvariant()}-scales";
 
+    private QuantizedLayout Layout => new(_packed, _scales, _biases, ScaleType, Rows, Columns, Bits, GroupSize);
+
+    private CodePlan Plan => _plan ??= CodePlan.Get(Columns, Bits, GroupSize, KernelPath);
+
+    private int RowBytes => WordsPerRow * 4 + 2 * GroupsPerRow * ScaleType.Size();
+
     /// <summary>True for the bit widths MLX affine quantization supports.</summary>
     public static bool IsSupportedBits(int bits) => bits is 2 or 3 or 4 or 5 or 6 or 8;
 
-    protected override void MatVecCore(ReadOnlySpan<float> x, Span<float> y)
+    protected override void MatVecCore(ReadOnlySpan<float> x, Span<float> y, WorkerPool pool)
     {
-        for (int r = 0; r < Rows; r++)
+        var path = KernelPath;
+        int grain = Math.Max(1, MinimumChunkBytes / RowBytes);
+        fixed (float* input = x, output = y)
         {
-            y[r] = DotRow(r, x);
+            if (path == KernelPath.Scalar)
+            {
+                var referenceJob = new ReferenceMatVecJob(Layout, input, output);
+                pool.Run(ref referenceJob, Rows, grain);
+                return;
+            }
+
+            var plan = Plan;
+            float[] buffer = ArrayPool<float>.Shared.Rent(plan.PermutedLength + GroupsPerRow);
+            try
+            {
+                fixed (float* permuted = buffer)
+                {
+                    float* groupSums = permuted + plan.PermutedLength;
+                    plan.Permute(input, permuted);
+                    QuantizedKernels.GroupSums(input, Columns, GroupSize, groupSums, path);
+                    var job = new MatVecJob(Layout, plan, path, permuted, groupSums, output);
+                    pool.Run(ref job, Rows, grain);
+                }
+            }
+            finally
+            {
+                ArrayPool<float>.Shared.Return(buffer);
+            }
+        }
+    }
+
+    protected override void MatMulCore(ReadOnlySpan<float> x, int count, Span<float> y, WorkerPool pool)
+    {
+        var path = KernelPath;
+        if (path == KernelPath.Scalar || count < MinimumTiledCount)
+        {
+            base.MatMulCore(x, count, y, pool);
+            return;
+        }
+
+        var plan = Plan;
+        int length = plan.PermutedLength;
+        int rowTile = Math.Clamp(TileFloats / length / 4 * 4, 4, 256);
+        float[] buffer = ArrayPool<float>.Shared.Rent(Math.Min(count, TokensPerPass) * length);
+        try
+        {
+            fixed (float* input = x, output = y, permuted = buffer)
+            {
+                for (int first = 0; first < count; first += TokensPerPass)
+                {
+                    int tokens = Math.Min(TokensPerPass, count - first);
+                    for (int t = 0; t < tokens; t++)
+                    {
+                        plan.Permute(input + (long)(first + t) * Columns, permuted + (long)t * length);
+                    }
+
+                    var job = new MatMulJob(Layout, plan, path, permuted, tokens, output + (long)first * Rows, rowTile);
+                    pool.Run(ref job, Rows, rowTile);
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(buffer);
         }
     }
 
     protected override void ReadRowCore(int row, Span<float> destination)
     {
-        uint* words = (uint*)_packed + (long)row * WordsPerRow;
-        long groupBase = (long)row * GroupsPerRow;
-        for (int g = 0; g < GroupsPerRow; g++)
+        fixed (float* output = destination)
         {
-            float scale = LoadScale(_scales, groupBase + g);
-            float bias = LoadScale(_biases, groupBase + g);
-            for (int i = g * GroupSize; i < (g + 1) * GroupSize; i++)
+            QuantizedReference.DequantizeRow(Layout, row, output);
+        }
+    }
+
+    private readonly struct ReferenceMatVecJob(QuantizedLayout layout, float* x, float* y) : IRangeJob
+    {
+        public void Execute(int start, int end)
+        {
+            for (int row = start; row < end; row++)
             {
-                float product = ExtractCode(words, i) * scale;
-                destination[i] = product + bias;
+                y[row] = QuantizedReference.DotRow(layout, row, x);
             }
         }
     }
 
-    private float DotRow(int row, ReadOnlySpan<float> x)
+    private readonly struct MatVecJob(
+        QuantizedLayout layout, CodePlan plan, KernelPath path, float* permutedX, float* groupSums, float* y) : IRangeJob
     {
-        uint* words = (uint*)_packed + (long)row * WordsPerRow;
-        long groupBase = (long)row * GroupsPerRow;
-        float sum = 0;
-        for (int g = 0; g < GroupsPerRow; g++)
+        public void Execute(int start, int end)
         {
-            float codeDot = 0;
-            float xSum = 0;
-            for (int i = g * GroupSize; i < (g + 1) * GroupSize; i++)
+            float* scratch = ThreadScratch.RowParameters(QuantizedKernels.ScratchLength(layout));
+            QuantizedKernels.MatVecRows(layout, plan, path, permutedX, groupSums, start, end, y, scratch);
+        }
+    }
+
+    private readonly struct MatMulJob(
+        QuantizedLayout layout, CodePlan plan, KernelPath path, float* permutedX, int count, float* y, int rowTile)
+        : IRangeJob
+    {
+        public void Execute(int start, int end)
+        {
+            int length = plan.PermutedLength;
+            float* scratch = ThreadScratch.RowParameters(QuantizedKernels.ScratchLength(layout));
+            float* tile = ThreadScratch.Tile(rowTile * length);
+            for (int row = start; row < end; row += rowTile)
             {
-                codeDot += ExtractCode(words, i) * x[i];
-                xSum += x[i];
+                int rows = Math.Min(rowTile, end - row);
+                QuantizedKernels.DequantizeRows(layout, plan, path, row, rows, tile, scratch);
+                MatMulKernels.MultiplyTransposed(
+                    path, tile, length, rows, permutedX, length, count, length, y + row, layout.Rows);
             }
-
-            sum += LoadScale(_scales, groupBase + g) * codeDot + LoadScale(_biases, groupBase + g) * xSum;
         }
-
-        return sum;
     }
-
-    private uint ExtractCode(uint* words, int index)
-    {
-        int bitPosition = index * Bits;
-        int word = bitPosition >> 5;
-        int shift = bitPosition & 31;
-        ulong pair = words[word];
-        if (shift + Bits > 32)
-        {
-            pair |= (ulong)words[word + 1] << 32;
-        }
-
-        return (uint)(pair >> shift) & ((1u << Bits) - 1);
-    }
-
-    private float LoadScale(nint array, long index) => ScaleType switch
-    {
-        ElementType.F32 => ((float*)array)[index],
-        ElementType.BF16 => BFloat16.ToSingle(((ushort*)array)[index]),
-        _ => (float)((Half*)array)[index],
-    };
 }

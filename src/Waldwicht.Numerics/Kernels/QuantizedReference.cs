@@ -1,0 +1,57 @@
+namespace Waldwicht.Numerics.Kernels;
+
+/// <summary>
+/// Scalar reference kernels for MLX affine-quantized rows: one code at a time, in natural order. The vector
+/// kernels are tested against these, and <see cref="KernelPath.Scalar"/> runs them.
+/// </summary>
+internal static unsafe class QuantizedReference
+{
+    /// <summary>
+    /// Computes Σ_g (scale_g·Σ_{c∈g} x[c]·code[c] + bias_g·Σ_{c∈g} x[c]) for one row, which equals the dot
+    /// product of x with the dequantized row.
+    /// </summary>
+    public static float DotRow(in QuantizedLayout matrix, int row, float* x)
+    {
+        uint* words = matrix.RowWords(row);
+        long groupBase = (long)row * matrix.GroupsPerRow;
+        int groupSize = matrix.GroupSize;
+        float sum = 0;
+        for (int g = 0; g < matrix.GroupsPerRow; g++)
+        {
+            float codeDot = 0;
+            float xSum = 0;
+            for (int c = g * groupSize; c < (g + 1) * groupSize; c++)
+            {
+                codeDot += QuantizedLayout.ExtractCode(words, c, matrix.Bits) * x[c];
+                xSum += x[c];
+            }
+
+            float scale = matrix.LoadParameter(matrix.Scales, groupBase + g);
+            float bias = matrix.LoadParameter(matrix.Biases, groupBase + g);
+            sum += scale * codeDot + bias * xSum;
+        }
+
+        return sum;
+    }
+
+    /// <summary>
+    /// Writes the dequantized row: each element is code·scale rounded to float, plus bias rounded to float
+    /// (two roundings, as MLX dequantizes, never a fused multiply-add).
+    /// </summary>
+    public static void DequantizeRow(in QuantizedLayout matrix, int row, float* destination)
+    {
+        uint* words = matrix.RowWords(row);
+        long groupBase = (long)row * matrix.GroupsPerRow;
+        int groupSize = matrix.GroupSize;
+        for (int g = 0; g < matrix.GroupsPerRow; g++)
+        {
+            float scale = matrix.LoadParameter(matrix.Scales, groupBase + g);
+            float bias = matrix.LoadParameter(matrix.Biases, groupBase + g);
+            for (int c = g * groupSize; c < (g + 1) * groupSize; c++)
+            {
+                float product = QuantizedLayout.ExtractCode(words, c, matrix.Bits) * scale;
+                destination[c] = product + bias;
+            }
+        }
+    }
+}
