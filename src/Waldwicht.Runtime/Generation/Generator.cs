@@ -171,6 +171,27 @@ public sealed class Generator
         return new GenerationResult(generated, finish, stats);
     }
 
+    /// <summary>
+    /// Replaces the session's keys and values with a copy of <paramref name="source"/>, which holds
+    /// <paramref name="tokens"/>, so the next request reuses them as its cached prefix. Prompt caches
+    /// use it to move a stored prefix into the session that serves a request.
+    /// </summary>
+    /// <exception cref="ArgumentException">The token count differs from the source's position, or the source belongs to another model.</exception>
+    public void RestoreState(Gemma4Session source, IReadOnlyList<int> tokens)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(tokens);
+        if (source.Position != tokens.Count)
+        {
+            throw new ArgumentException(
+                $"The source session holds {source.Position} tokens but {tokens.Count} token ids were given.", nameof(tokens));
+        }
+
+        _session.CopyStateFrom(source);
+        _history.Clear();
+        _history.AddRange(tokens);
+    }
+
     /// <summary>Forgets the cached tokens (the next request recomputes its whole prompt).</summary>
     public void Reset()
     {

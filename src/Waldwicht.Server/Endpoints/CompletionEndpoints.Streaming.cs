@@ -1,0 +1,255 @@
+using System.Diagnostics;
+using System.Text;
+using Microsoft.AspNetCore.Http;
+using Waldwicht.Runtime.ChatClient;
+using Waldwicht.Server.Api;
+using Waldwicht.Server.Logging;
+
+namespace Waldwicht.Server.Endpoints;
+
+internal sealed partial class CompletionEndpoints
+{
+    private static readonly byte[] DoneEvent = "data: [DONE]\n\n"u8.ToArray();
+    private static readonly byte[] KeepAliveComment = ": keep-alive\n\n"u8.ToArray();
+
+    /// <summary>
+    /// Streams the run as server-sent events: a role chunk first (chat), then content, reasoning and tool-call
+    /// deltas, one chunk with finish_reason per choice, the usage chunk when asked for, and <c>data: [DONE]</c>.
+    /// A comment line keeps the connection alive while nothing else is sent for the keep-alive interval.
+    /// An internal failure after the headers ends the stream with an error event and <c>[DONE]</c>.
+    /// </summary>
+    private async Task StreamAsync(HttpContext context, ChatRun run, ResponseIdentity identity, bool chat, bool includeUsage)
+    {
+        var response = context.Response;
+        var aborted = context.RequestAborted;
+        response.StatusCode = StatusCodes.Status200OK;
+        response.ContentType = "text/event-stream; charset=utf-8";
+        response.Headers.CacheControl = "no-cache";
+        response.Headers["X-Accel-Buffering"] = "no";
+        var writer = new SseWriter(response, _options.KeepAliveInterval);
+        var started = new bool[run.Prepared.Request.ChoiceCount];
+        ReplyFinished? first = null;
+        bool cancelled = false;
+
+        try
+        {
+            if (chat)
+            {
+                await writer.DataAsync(RoleChunk(identity, 0), aborted);
+                started[0] = true;
+            }
+
+            await writer.FlushAsync(aborted);
+            var reader = run.Updates;
+            while (true)
+            {
+                while (reader.TryRead(out var update))
+                {
+                    Observe(update, identity.Id);
+                    if (chat && !started[update.Choice])
+                    {
+                        await writer.DataAsync(RoleChunk(identity, update.Choice), aborted);
+                        started[update.Choice] = true;
+                    }
+
+                    if (update is ReplyFinished finished)
+                    {
+                        first ??= finished;
+                        cancelled |= finished.FinishReason == ReplyFinishReason.Cancelled;
+                    }
+
+                    foreach (var chunk in Chunks(identity, update, chat))
+                    {
+                        await writer.DataAsync(chunk, aborted);
+                    }
+                }
+
+                await writer.FlushAsync(aborted);
+                if (!await writer.WaitAsync(reader, aborted))
+                {
+                    break;
+                }
+            }
+
+            var usage = await run.Completion;
+            if (cancelled)
+            {
+                Log.RequestCancelled(_logger, identity.Id, usage.CompletionTokens);
+                if (!aborted.IsCancellationRequested)
+                {
+                    await writer.DataAsync(ApiErrorWriter.ToJson(ShuttingDown("The server is shutting down; the reply was cancelled.")), aborted);
+                    await writer.RawAsync(DoneEvent, aborted);
+                    await writer.FlushAsync(aborted);
+                }
+
+                return;
+            }
+
+            Completed(identity.Id, chat, first, usage, run);
+            if (includeUsage)
+            {
+                await writer.DataAsync(ResponseJson.UsageChunk(identity, chat, usage), aborted);
+            }
+
+            await writer.RawAsync(DoneEvent, aborted);
+            await writer.FlushAsync(aborted);
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or IOException && aborted.IsCancellationRequested)
+        {
+            // The client went away; the engine stops generating through the same token.
+            _ = run.Completion.ContinueWith(
+                finished => Log.RequestCancelled(_logger, identity.Id, finished.IsCompletedSuccessfully ? finished.Result.CompletionTokens : 0),
+                TaskScheduler.Default);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            Log.RequestFailed(_logger, identity.Id, ex);
+            await TryWriteStreamErrorAsync(writer, aborted);
+        }
+    }
+
+    private static async Task TryWriteStreamErrorAsync(SseWriter writer, CancellationToken aborted)
+    {
+        try
+        {
+            await writer.DataAsync(ApiErrorWriter.ToJson(InternalError()), aborted);
+            await writer.RawAsync(DoneEvent, aborted);
+            await writer.FlushAsync(aborted);
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException)
+        {
+            // The connection is gone as well; nothing more can be sent.
+        }
+    }
+
+    private static byte[] RoleChunk(ResponseIdentity identity, int choice) =>
+        ResponseJson.ChatChunk(identity, choice, delta =>
+        {
+            delta.WriteString("role", "assistant");
+            delta.WriteString("content", string.Empty);
+        });
+
+    /// <summary>The chunks of one update; tool calls take two: name and id first, then the arguments.</summary>
+    private static IEnumerable<byte[]> Chunks(ResponseIdentity identity, ReplyUpdate update, bool chat)
+    {
+        if (!chat)
+        {
+            // NOTE: text completions return content only; reasoning and parsed tool calls are not part of that API.
+            switch (update)
+            {
+                case ReplyContent content:
+                    yield return ResponseJson.TextChunk(identity, content.Choice, content.Text);
+                    break;
+                case ReplyLogprob logprob:
+                    yield return ResponseJson.TextChunk(identity, logprob.Choice, string.Empty, logprobs: [logprob.Token]);
+                    break;
+                case ReplyFinished finished when finished.FinishReason != ReplyFinishReason.Cancelled:
+                    yield return ResponseJson.TextChunk(identity, finished.Choice, string.Empty, finished.FinishReason);
+                    break;
+            }
+
+            yield break;
+        }
+
+        switch (update)
+        {
+            case ReplyContent content:
+                yield return ResponseJson.ChatChunk(identity, content.Choice, delta => delta.WriteString("content", content.Text));
+                break;
+            case ReplyReasoning reasoning:
+                yield return ResponseJson.ChatChunk(identity, reasoning.Choice, delta =>
+                {
+                    delta.WriteString("reasoning", reasoning.Text);
+                    delta.WriteString("reasoning_content", reasoning.Text);
+                });
+                break;
+            case ReplyToolCall call:
+                yield return ResponseJson.ChatChunk(identity, call.Choice, delta =>
+                {
+                    delta.WriteStartArray("tool_calls");
+                    delta.WriteStartObject();
+                    delta.WriteNumber("index", call.Index);
+                    delta.WriteString("id", call.Id);
+                    delta.WriteString("type", "function");
+                    delta.WriteStartObject("function");
+                    delta.WriteString("name", call.Name);
+                    delta.WriteString("arguments", string.Empty);
+                    delta.WriteEndObject();
+                    delta.WriteEndObject();
+                    delta.WriteEndArray();
+                });
+                yield return ResponseJson.ChatChunk(identity, call.Choice, delta =>
+                {
+                    delta.WriteStartArray("tool_calls");
+                    delta.WriteStartObject();
+                    delta.WriteNumber("index", call.Index);
+                    delta.WriteStartObject("function");
+                    delta.WriteString("arguments", call.ArgumentsJson);
+                    delta.WriteEndObject();
+                    delta.WriteEndObject();
+                    delta.WriteEndArray();
+                });
+                break;
+            case ReplyLogprob logprob:
+                yield return ResponseJson.ChatChunk(identity, logprob.Choice, null, logprobs: [logprob.Token]);
+                break;
+            case ReplyFinished finished when finished.FinishReason != ReplyFinishReason.Cancelled:
+                yield return ResponseJson.ChatChunk(identity, finished.Choice, null, finished.FinishReason);
+                break;
+        }
+    }
+
+    /// <summary>Writes SSE events and keep-alive comments to a response.</summary>
+    private sealed class SseWriter(HttpResponse response, TimeSpan keepAlive)
+    {
+        private static readonly byte[] DataPrefix = "data: "u8.ToArray();
+        private static readonly byte[] EventEnd = "\n\n"u8.ToArray();
+        private long _lastWrite = Stopwatch.GetTimestamp();
+
+        public async Task DataAsync(byte[] json, CancellationToken cancellationToken)
+        {
+            await response.Body.WriteAsync(DataPrefix, cancellationToken);
+            await response.Body.WriteAsync(json, cancellationToken);
+            await response.Body.WriteAsync(EventEnd, cancellationToken);
+            _lastWrite = Stopwatch.GetTimestamp();
+        }
+
+        public async Task RawAsync(byte[] bytes, CancellationToken cancellationToken)
+        {
+            await response.Body.WriteAsync(bytes, cancellationToken);
+            _lastWrite = Stopwatch.GetTimestamp();
+        }
+
+        public Task FlushAsync(CancellationToken cancellationToken) => response.Body.FlushAsync(cancellationToken);
+
+        /// <summary>
+        /// Waits until the reader has updates (true) or is complete (false), sending a keep-alive comment
+        /// whenever nothing was written for the keep-alive interval.
+        /// </summary>
+        public async Task<bool> WaitAsync(System.Threading.Channels.ChannelReader<ReplyUpdate> reader, CancellationToken cancellationToken)
+        {
+            var wait = reader.WaitToReadAsync(CancellationToken.None).AsTask();
+            while (true)
+            {
+                var idle = Stopwatch.GetElapsedTime(_lastWrite);
+                var remaining = keepAlive - idle;
+                if (remaining <= TimeSpan.Zero)
+                {
+                    await RawAsync(KeepAliveComment, cancellationToken);
+                    await FlushAsync(cancellationToken);
+                    continue;
+                }
+
+                using var timer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                timer.CancelAfter(remaining);
+                var delay = Task.Delay(Timeout.Infinite, timer.Token);
+                var finished = await Task.WhenAny(wait, delay);
+                cancellationToken.ThrowIfCancellationRequested();
+                if (finished == wait)
+                {
+                    return await wait;
+                }
+            }
+        }
+    }
+}
