@@ -1,0 +1,131 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using Spectre.Console;
+using Waldwicht.Cli.Infrastructure;
+using Waldwicht.Formats.Gguf;
+using Waldwicht.Model.Export;
+using Waldwicht.Model.Gemma4;
+
+namespace Waldwicht.Cli.Commands;
+
+/// <summary>`waldwicht export`: writes a model in another runtime's file format (GGUF for llama.cpp).</summary>
+internal static class ExportCommand
+{
+    internal static Command Create()
+    {
+        var command = new Command("export", "Write a model in another runtime's file format.");
+        command.Subcommands.Add(CreateGguf());
+        return command;
+    }
+
+    private static Command CreateGguf()
+    {
+        var model = new Option<string>("--model", "-m")
+        {
+            Description = "Gemma 4 model to export: a local folder (BF16 or MLX-quantized) or a Hugging Face id (org/name, optionally @revision).",
+            Required = true,
+        };
+        var type = new Option<string>("--type", "-t")
+        {
+            Description = "Storage type of the weight matrices: f32, f16, q8_0, q5_0 or q4_0 (GGML block formats with 32 weights per block). "
+                + "Norms, the layer scalars and rope_freqs stay F32; matrices whose rows are not a multiple of 32 fall back to F16.",
+            DefaultValueFactory = _ => "f16",
+        };
+        type.AcceptOnlyFromAmong("f32", "f16", "q8_0", "q5_0", "q4_0");
+        var output = new Option<string>("--output", "-o")
+        {
+            Description = "GGUF file to write. It appears only when the export succeeded.",
+            Required = true,
+        };
+        var force = new Option<bool>("--force", "-f")
+        {
+            Description = "Replace an existing output file (only after the new one is complete).",
+        };
+        var name = new Option<string?>("--name")
+        {
+            Description = "Model name stored as general.name (default: the model folder's name).",
+        };
+        var threads = new Option<int?>("--threads")
+        {
+            Description = "Threads that dequantize and re-encode rows in parallel (default: all processors).",
+        };
+
+        var command = new Command(
+            "gguf",
+            "Export a Gemma 4 model as a GGUF v3 file for llama.cpp's gemma4 architecture, dequantizing MLX weights and re-encoding them in a GGML type.")
+        {
+            model, type, output, force, name, threads,
+        };
+        command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
+        {
+            int? threadCount = parse.GetValue(threads);
+            if (threadCount is int count && count <= 0)
+            {
+                throw new CliException($"--threads must be positive; got {count}.");
+            }
+
+            var options = new GgufExportOptions
+            {
+                Type = GgufExportTypeExtensions.Parse(parse.GetValue(type)!),
+                Force = parse.GetValue(force),
+                Name = parse.GetValue(name),
+                Threads = threadCount,
+            };
+            string outputPath = parse.GetValue(output)!;
+            Gemma4GgufExporter.CheckOutputLocation(outputPath, options.Force);
+            string folder = await ModelResolution.ResolveAsync(parse.GetValue(model), cancellationToken);
+            using var loaded = Gemma4Model.Load(folder);
+
+            var stopwatch = Stopwatch.StartNew();
+            var result = await RunWithProgressAsync(loaded, outputPath, options, cancellationToken);
+            foreach (var warning in result.Warnings)
+            {
+                Console.Error.WriteLine($"warning: {warning}");
+            }
+
+            var types = result.Tensors
+                .GroupBy(t => t.Type)
+                .OrderBy(g => g.Key)
+                .Select(g => $"{g.Count()} {g.Key.DisplayName()}");
+            Console.Error.WriteLine(string.Create(
+                CultureInfo.InvariantCulture,
+                $"Wrote {result.Path}: {result.Tensors.Count} tensors ({string.Join(", ", types)}), {result.FileBytes / 1e9:0.000} GB, in {stopwatch.Elapsed.TotalSeconds:F1} s."));
+            return 0;
+        }));
+        return command;
+    }
+
+    private static async Task<GgufExportResult> RunWithProgressAsync(
+        Gemma4Model model, string outputPath, GgufExportOptions options, CancellationToken cancellationToken)
+    {
+        if (Console.IsErrorRedirected)
+        {
+            return await Task.Run(() => Gemma4GgufExporter.Export(model, outputPath, options, null, cancellationToken), cancellationToken);
+        }
+
+        GgufExportResult? result = null;
+        await AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) })
+            .Progress()
+            .AutoClear(true)
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+            .StartAsync(async context =>
+            {
+                var task = context.AddTask("Exporting", maxValue: 1);
+                var progress = new SynchronousProgress<GgufExportProgress>(p =>
+                {
+                    task.MaxValue = Math.Max(1, p.BytesTotal);
+                    task.Value = p.BytesDone;
+                    task.Description = Markup.Escape($"{p.TensorNumber}/{p.TensorCount} {p.Tensor}");
+                });
+                result = await Task.Run(() => Gemma4GgufExporter.Export(model, outputPath, options, progress, cancellationToken), cancellationToken);
+            });
+        return result!;
+    }
+
+    /// <summary>Calls the handler on the reporting thread (Spectre's tasks are thread-safe), unlike Progress&lt;T&gt;, which posts to the thread pool.</summary>
+    private sealed class SynchronousProgress<T>(Action<T> handler) : IProgress<T>
+    {
+        public void Report(T value) => handler(value);
+    }
+}

@@ -1,0 +1,228 @@
+using System.Buffers.Binary;
+
+namespace Waldwicht.Formats.Gguf;
+
+/// <summary>
+/// Converts float rows to and from GGML storage types. The block formats reproduce ggml's
+/// reference quantizers (quantize_row_q4_0_ref, quantize_row_q5_0_ref and quantize_row_q8_0_ref in
+/// ggml/src/ggml-quants.c), which llama.cpp's converter and llama-quantize use when no importance
+/// matrix is given, so the same input gives the same bytes.
+/// </summary>
+/// <remarks>
+/// Every block of 32 weights stores d as binary16 followed by codes, and decodes as w = d·(q − z):
+/// <list type="bullet">
+/// <item>Q8_0: d = max|x|/127, q = round(x/d) (half away from zero), z = 0; 32 signed bytes.</item>
+/// <item>Q4_0: m = the element of largest magnitude (first one on ties), d = m/−8,
+/// q = min(15, trunc(x/d + 8.5)), z = 8; byte j contains q[j] in its low and q[j+16] in its high nibble.</item>
+/// <item>Q5_0: d = m/−16, q = min(31, trunc(x/d + 16.5)), z = 16; the low nibbles are packed as in
+/// Q4_0 and bit 4 of q[j] is bit j of a little-endian uint32 stored before them.</item>
+/// </list>
+/// The scale is rounded to binary16 for storage, but the codes are computed with the unrounded
+/// 1/d, as the reference does. All arithmetic is single precision without fused multiply-add.
+/// </remarks>
+public static class GgmlQuantization
+{
+    private const int BlockSize = 32;
+
+    /// <summary>Encodes a row of floats as <paramref name="type"/>.</summary>
+    /// <param name="source">The row; its length must be a multiple of the type's block size.</param>
+    /// <param name="destination">Exactly <see cref="GgmlTypeExtensions.RowBytes"/> bytes.</param>
+    /// <exception cref="ArgumentException">A length does not match.</exception>
+    public static void Quantize(GgmlType type, ReadOnlySpan<float> source, Span<byte> destination)
+    {
+        CheckLengths(type, source.Length, destination.Length);
+        switch (type)
+        {
+            case GgmlType.F32:
+                for (int i = 0; i < source.Length; i++)
+                {
+                    BinaryPrimitives.WriteSingleLittleEndian(destination[(i * 4)..], source[i]);
+                }
+
+                break;
+            case GgmlType.F16:
+                for (int i = 0; i < source.Length; i++)
+                {
+                    BinaryPrimitives.WriteHalfLittleEndian(destination[(i * 2)..], (Half)source[i]);
+                }
+
+                break;
+            case GgmlType.Q8_0:
+                for (int b = 0; b < source.Length / BlockSize; b++)
+                {
+                    QuantizeQ8_0Block(source.Slice(b * BlockSize, BlockSize), destination.Slice(b * 34, 34));
+                }
+
+                break;
+            case GgmlType.Q5_0:
+                for (int b = 0; b < source.Length / BlockSize; b++)
+                {
+                    QuantizeQ5_0Block(source.Slice(b * BlockSize, BlockSize), destination.Slice(b * 22, 22));
+                }
+
+                break;
+            case GgmlType.Q4_0:
+                for (int b = 0; b < source.Length / BlockSize; b++)
+                {
+                    QuantizeQ4_0Block(source.Slice(b * BlockSize, BlockSize), destination.Slice(b * 18, 18));
+                }
+
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(type), type, "Unsupported GGML type.");
+        }
+    }
+
+    /// <summary>Decodes a row stored as <paramref name="type"/> into floats.</summary>
+    /// <exception cref="ArgumentException">A length does not match.</exception>
+    public static void Dequantize(GgmlType type, ReadOnlySpan<byte> source, Span<float> destination)
+    {
+        CheckLengths(type, destination.Length, source.Length);
+        switch (type)
+        {
+            case GgmlType.F32:
+                for (int i = 0; i < destination.Length; i++)
+                {
+                    destination[i] = BinaryPrimitives.ReadSingleLittleEndian(source[(i * 4)..]);
+                }
+
+                break;
+            case GgmlType.F16:
+                for (int i = 0; i < destination.Length; i++)
+                {
+                    destination[i] = (float)BinaryPrimitives.ReadHalfLittleEndian(source[(i * 2)..]);
+                }
+
+                break;
+            case GgmlType.Q8_0:
+                for (int b = 0; b < destination.Length / BlockSize; b++)
+                {
+                    var block = source.Slice(b * 34, 34);
+                    float d = (float)BinaryPrimitives.ReadHalfLittleEndian(block);
+                    for (int j = 0; j < BlockSize; j++)
+                    {
+                        destination[(b * BlockSize) + j] = (sbyte)block[2 + j] * d;
+                    }
+                }
+
+                break;
+            case GgmlType.Q5_0:
+                for (int b = 0; b < destination.Length / BlockSize; b++)
+                {
+                    var block = source.Slice(b * 22, 22);
+                    float d = (float)BinaryPrimitives.ReadHalfLittleEndian(block);
+                    uint high = BinaryPrimitives.ReadUInt32LittleEndian(block[2..]);
+                    for (int j = 0; j < BlockSize / 2; j++)
+                    {
+                        int low0 = block[6 + j] & 0x0F;
+                        int low1 = block[6 + j] >> 4;
+                        int q0 = low0 | (int)(((high >> j) & 1) << 4);
+                        int q1 = low1 | (int)(((high >> (j + 16)) & 1) << 4);
+                        destination[(b * BlockSize) + j] = (q0 - 16) * d;
+                        destination[(b * BlockSize) + j + 16] = (q1 - 16) * d;
+                    }
+                }
+
+                break;
+            case GgmlType.Q4_0:
+                for (int b = 0; b < destination.Length / BlockSize; b++)
+                {
+                    var block = source.Slice(b * 18, 18);
+                    float d = (float)BinaryPrimitives.ReadHalfLittleEndian(block);
+                    for (int j = 0; j < BlockSize / 2; j++)
+                    {
+                        destination[(b * BlockSize) + j] = ((block[2 + j] & 0x0F) - 8) * d;
+                        destination[(b * BlockSize) + j + 16] = ((block[2 + j] >> 4) - 8) * d;
+                    }
+                }
+
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(type), type, "Unsupported GGML type.");
+        }
+    }
+
+    private static void QuantizeQ8_0Block(ReadOnlySpan<float> x, Span<byte> block)
+    {
+        float amax = 0f;
+        for (int j = 0; j < BlockSize; j++)
+        {
+            amax = MathF.Max(amax, MathF.Abs(x[j]));
+        }
+
+        float d = amax / 127f;
+        float id = d != 0f ? 1f / d : 0f;
+        BinaryPrimitives.WriteHalfLittleEndian(block, (Half)d);
+        for (int j = 0; j < BlockSize; j++)
+        {
+            block[2 + j] = unchecked((byte)(sbyte)MathF.Round(x[j] * id, MidpointRounding.AwayFromZero));
+        }
+    }
+
+    private static void QuantizeQ4_0Block(ReadOnlySpan<float> x, Span<byte> block)
+    {
+        float max = SignedAbsoluteMaximum(x);
+        float d = max / -8f;
+        float id = d != 0f ? 1f / d : 0f;
+        BinaryPrimitives.WriteHalfLittleEndian(block, (Half)d);
+        for (int j = 0; j < BlockSize / 2; j++)
+        {
+            int q0 = Math.Min(15, (int)((x[j] * id) + 8.5f));
+            int q1 = Math.Min(15, (int)((x[j + 16] * id) + 8.5f));
+            block[2 + j] = (byte)(q0 | (q1 << 4));
+        }
+    }
+
+    private static void QuantizeQ5_0Block(ReadOnlySpan<float> x, Span<byte> block)
+    {
+        float max = SignedAbsoluteMaximum(x);
+        float d = max / -16f;
+        float id = d != 0f ? 1f / d : 0f;
+        BinaryPrimitives.WriteHalfLittleEndian(block, (Half)d);
+        uint high = 0;
+        for (int j = 0; j < BlockSize / 2; j++)
+        {
+            int q0 = Math.Min(31, (int)((x[j] * id) + 16.5f));
+            int q1 = Math.Min(31, (int)((x[j + 16] * id) + 16.5f));
+            block[6 + j] = (byte)((q0 & 0x0F) | ((q1 & 0x0F) << 4));
+            high |= (uint)((q0 >> 4) & 1) << j;
+            high |= (uint)((q1 >> 4) & 1) << (j + 16);
+        }
+
+        BinaryPrimitives.WriteUInt32LittleEndian(block[2..], high);
+    }
+
+    // The element of largest magnitude with its sign; the first one wins on ties, as in ggml.
+    private static float SignedAbsoluteMaximum(ReadOnlySpan<float> x)
+    {
+        float amax = 0f;
+        float max = 0f;
+        for (int j = 0; j < x.Length; j++)
+        {
+            float magnitude = MathF.Abs(x[j]);
+            if (amax < magnitude)
+            {
+                amax = magnitude;
+                max = x[j];
+            }
+        }
+
+        return max;
+    }
+
+    private static void CheckLengths(GgmlType type, int elements, int bytes)
+    {
+        if (!type.CanStoreRow(elements) && elements != 0)
+        {
+            throw new ArgumentException(
+                $"A {type.DisplayName()} row needs a multiple of {type.BlockSize()} elements; got {elements}.");
+        }
+
+        long expected = type.RowBytes(elements);
+        if (bytes != expected)
+        {
+            throw new ArgumentException(
+                $"{elements} {type.DisplayName()} elements take {expected} bytes; the buffer has {bytes}.");
+        }
+    }
+}

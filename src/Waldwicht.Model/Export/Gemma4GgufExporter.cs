@@ -1,0 +1,133 @@
+using Waldwicht.Formats.Gguf;
+using Waldwicht.Model.Gemma4;
+using Waldwicht.Numerics.Matrices;
+
+namespace Waldwicht.Model.Export;
+
+/// <summary>
+/// Writes a loaded Gemma 4 model as a GGUF file for llama.cpp. Quantized (MLX affine) matrices
+/// are dequantized row by row and re-encoded in the requested GGML type, so memory use is bounded
+/// by a few megabytes of rows regardless of the model size.
+/// </summary>
+public static class Gemma4GgufExporter
+{
+    // Output bytes converted per parallel step; large enough to keep all threads busy, small
+    // enough to keep memory flat.
+    private const int ChunkBytes = 4 << 20;
+
+    /// <summary>Exports <paramref name="model"/> to <paramref name="outputPath"/>.</summary>
+    /// <remarks>
+    /// The file appears only when it is complete: data goes to a temporary file in the same folder,
+    /// which is renamed at the end and deleted on failure or cancellation.
+    /// </remarks>
+    /// <exception cref="IOException">The output exists and <see cref="GgufExportOptions.Force"/> is not set, or writing failed.</exception>
+    /// <exception cref="DirectoryNotFoundException">The output folder does not exist.</exception>
+    /// <exception cref="ModelFormatException">The model cannot be expressed as a llama.cpp gemma4 file.</exception>
+    /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
+    public static GgufExportResult Export(
+        Gemma4Model model,
+        string outputPath,
+        GgufExportOptions options,
+        IProgress<GgufExportProgress>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(outputPath);
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Threads is int threads && threads <= 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), threads, "Threads must be positive.");
+        }
+
+        string path = Path.GetFullPath(outputPath);
+        CheckOutputLocation(path, options.Force);
+        var plan = Gemma4GgufPlan.Create(model, options);
+        var parallel = new ParallelOptions
+        {
+            MaxDegreeOfParallelism = options.Threads ?? Environment.ProcessorCount,
+            CancellationToken = cancellationToken,
+        };
+
+        long total = plan.TensorBytes;
+        long done = 0;
+        using var writer = GgufWriter.Create(path, plan.Metadata, plan.Tensors.Select(t => t.Declaration));
+        for (int i = 0; i < plan.Tensors.Count; i++)
+        {
+            var tensor = plan.Tensors[i];
+            var declaration = tensor.Declaration;
+            void Report(long bytes)
+            {
+                done += bytes;
+                progress?.Report(new GgufExportProgress(i + 1, plan.Tensors.Count, declaration.Name, done, total));
+            }
+
+            if (tensor.Matrix != null)
+            {
+                WriteMatrix(writer, declaration, tensor.Matrix, parallel, Report);
+            }
+            else
+            {
+                var bytes = new byte[declaration.ByteLength];
+                GgmlQuantization.Quantize(declaration.Type, tensor.Vector!, bytes);
+                writer.Write(declaration.Name, bytes);
+                Report(bytes.Length);
+            }
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+        writer.Complete();
+        return new GgufExportResult(path, writer.FileLength, plan.Tensors.Select(t => t.Declaration).ToList(), plan.Warnings);
+    }
+
+    /// <summary>Checks that the output folder exists and that an existing file may be replaced.</summary>
+    /// <exception cref="IOException">The file exists and <paramref name="force"/> is false, or the path is a folder.</exception>
+    /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
+    public static void CheckOutputLocation(string outputPath, bool force)
+    {
+        string path = Path.GetFullPath(outputPath);
+        string? folder = Path.GetDirectoryName(path);
+        if (folder != null && !Directory.Exists(folder))
+        {
+            throw new DirectoryNotFoundException($"Output folder not found: {folder}. Create it first.");
+        }
+
+        if (Directory.Exists(path))
+        {
+            throw new IOException($"The output path {path} is a folder; give a file name such as model-q4_0.gguf.");
+        }
+
+        if (File.Exists(path) && !force)
+        {
+            throw new IOException($"Output file {path} already exists; pass --force to replace it.");
+        }
+    }
+
+    private static void WriteMatrix(GgufWriter writer, GgufTensorDeclaration declaration, WeightMatrix matrix, ParallelOptions parallel, Action<long> report)
+    {
+        var type = declaration.Type;
+        int columns = matrix.Columns;
+        int rowBytes = checked((int)type.RowBytes(columns));
+        int chunkRows = Math.Clamp(ChunkBytes / rowBytes, 1, matrix.Rows);
+        var buffer = new byte[(long)chunkRows * rowBytes];
+        for (int start = 0; start < matrix.Rows; start += chunkRows)
+        {
+            parallel.CancellationToken.ThrowIfCancellationRequested();
+            int count = Math.Min(chunkRows, matrix.Rows - start);
+            int first = start;
+            Parallel.For(
+                0,
+                count,
+                parallel,
+                () => new float[columns],
+                (r, _, row) =>
+                {
+                    matrix.ReadRow(first + r, row);
+                    GgmlQuantization.Quantize(type, row, buffer.AsSpan(r * rowBytes, rowBytes));
+                    return row;
+                },
+                _ => { });
+            writer.Write(declaration.Name, buffer.AsSpan(0, count * rowBytes));
+            report((long)count * rowBytes);
+        }
+    }
+}
