@@ -1,15 +1,23 @@
+using Waldwicht.Numerics.Threading;
+
 namespace Waldwicht.Cli.Infrastructure;
 
-/// <summary>Applies the --threads option to the kernels' worker pool.</summary>
+/// <summary>Applies the --threads option to the kernels' shared worker pool.</summary>
 internal static class KernelSettings
 {
-    public static void Apply(int? threads)
+    /// <summary>Replaces the shared pool when a thread count is given and returns the count in use.</summary>
+    public static int Apply(int? threads)
     {
-        if (threads is int count && count <= 0)
+        if (threads is int count)
         {
-            throw new CliException($"--threads must be positive; got {count}.");
+            if (count <= 0)
+            {
+                throw new CliException($"--threads must be positive; got {count}.");
+            }
+
+            WorkerPool.Shared = new WorkerPool(count);
         }
 
-        // NOTE: the worker pool of the kernels is configured here once it exposes a thread count.
+        return WorkerPool.Shared.DegreeOfParallelism;
     }
 }
