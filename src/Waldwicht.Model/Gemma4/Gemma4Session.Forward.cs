@@ -1,5 +1,6 @@
 using System.Numerics.Tensors;
 using Waldwicht.Model.Cache;
+using Waldwicht.Numerics.Ops;
 
 namespace Waldwicht.Model.Gemma4;
 
@@ -63,7 +64,8 @@ public sealed partial class Gemma4Session
             w.OutputHead.MatMul(normed, logitRows, logits[..(logitRows * _config.VocabSize)]);
             if (_config.FinalLogitSoftcapping is double cap)
             {
-                Softcap(logits[..(logitRows * _config.VocabSize)], (float)cap);
+                var capped = logits[..(logitRows * _config.VocabSize)];
+                VectorOps.Softcap(capped, (float)cap, capped);
             }
         }
     }
@@ -131,8 +133,7 @@ public sealed partial class Gemma4Session
         var up = _work.Up.AsSpan(0, rows * width);
         lw.GateProj.MatMul(normed, rows, gate);
         lw.UpProj.MatMul(normed, rows, up);
-        GeluTanh(gate);
-        TensorPrimitives.Multiply(gate, up, gate);
+        VectorOps.GeluTanhMultiply(gate, up, gate);
         lw.DownProj.MatMul(gate, rows, branch);
         AddNormalized(x, branch, lw.PostFeedforwardLayerNorm, rows);
 
@@ -143,7 +144,7 @@ public sealed partial class Gemma4Session
             int pleWidth = _config.PerLayerInputWidth;
             var gated = _work.PerLayerGate.AsSpan(0, rows * p);
             lw.PerLayerInputGate!.MatMul(x, rows, gated);
-            GeluTanh(gated);
+            VectorOps.GeluTanh(gated, gated);
             for (int i = 0; i < rows; i++)
             {
                 var input = _work.PerLayerInputs.AsSpan(i * pleWidth + layer * p, p);
@@ -238,7 +239,7 @@ public sealed partial class Gemma4Session
                     scores[n++] = TensorPrimitives.Dot(q, chunkKeys.AsSpan(j * kvWidth + kvOffset, d));
                 }
 
-                TensorPrimitives.SoftMax(scores[..n], scores[..n]);
+                VectorOps.Softmax(scores[..n], scores[..n]);
                 var outHead = context.Slice((i * heads + head) * d, d);
                 outHead.Clear();
                 n = 0;
@@ -281,37 +282,11 @@ public sealed partial class Gemma4Session
     }
 
     private void RmsNorm(ReadOnlySpan<float> input, ReadOnlySpan<float> weight, Span<float> output) =>
-        RmsNorm(input, weight, output, (float)_config.RmsNormEps);
+        VectorOps.RmsNorm(input, weight, (float)_config.RmsNormEps, output);
 
-    private static void RmsNorm(ReadOnlySpan<float> input, ReadOnlySpan<float> weight, Span<float> output, float eps)
-    {
-        float meanSquare = TensorPrimitives.SumOfSquares(input) / input.Length;
-        float inverse = 1f / MathF.Sqrt(meanSquare + eps);
-        TensorPrimitives.Multiply(input, inverse, output);
-        TensorPrimitives.Multiply(output, weight, output);
-    }
+    private static void RmsNorm(ReadOnlySpan<float> input, ReadOnlySpan<float> weight, Span<float> output, float eps) =>
+        VectorOps.RmsNorm(input, weight, eps, output);
 
-    private static void RmsNorm(ReadOnlySpan<float> input, Span<float> output, float eps)
-    {
-        float meanSquare = TensorPrimitives.SumOfSquares(input) / input.Length;
-        float inverse = 1f / MathF.Sqrt(meanSquare + eps);
-        TensorPrimitives.Multiply(input, inverse, output);
-    }
-
-    private static void GeluTanh(Span<float> values)
-    {
-        const float Sqrt2OverPi = 0.7978845608028654f;
-        for (int i = 0; i < values.Length; i++)
-        {
-            float v = values[i];
-            values[i] = 0.5f * v * (1f + MathF.Tanh(Sqrt2OverPi * (v + 0.044715f * v * v * v)));
-        }
-    }
-
-    private static void Softcap(Span<float> logits, float cap)
-    {
-        TensorPrimitives.Multiply(logits, 1f / cap, logits);
-        TensorPrimitives.Tanh(logits, logits);
-        TensorPrimitives.Multiply(logits, cap, logits);
-    }
+    private static void RmsNorm(ReadOnlySpan<float> input, Span<float> output, float eps) =>
+        VectorOps.RmsNorm(input, eps, output);
 }
