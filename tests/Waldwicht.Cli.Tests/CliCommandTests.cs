@@ -62,8 +62,32 @@ public sealed class CliCommandTests : IDisposable
 
         Assert.Equal(0, result.ExitCode);
         Assert.Contains("attention", result.StandardOutput);
-        Assert.Contains("ple embeddings", result.StandardOutput);
+        Assert.Contains("ple_embeddings", result.StandardOutput);
         Assert.Contains("739,290", result.StandardOutput);
+    }
+
+    [Fact]
+    public void InspectAgreesWithQuantizePlan()
+    {
+        string output = Path.Combine(_scratch, "winzling");
+        var plan = CliRunner.Run("quantize", "--model", TestData.Path("tiny-gemma4"), "--recipe", "winzling", "--group-size", "32", "--output", output, "--plan");
+        var quantize = CliRunner.Run("quantize", "--model", TestData.Path("tiny-gemma4"), "--recipe", "winzling", "--group-size", "32", "--output", output);
+        var inspect = CliRunner.Run("inspect", "--model", output);
+
+        Assert.Equal(0, plan.ExitCode);
+        Assert.Equal(0, quantize.ExitCode);
+        Assert.Equal(0, inspect.ExitCode);
+
+        // Each component row of the plan (name and parameter count) reappears in the report of the result.
+        string[] components = ["attention", "mlp", "ple_embeddings", "ple_gate_proj", "main_embed_lmhead", "default", "kept"];
+        var inspectLines = inspect.StandardOutput.Split('\n');
+        foreach (var component in components)
+        {
+            var planRow = plan.StandardOutput.Split('\n').Single(line => line.StartsWith(component + " ", StringComparison.Ordinal));
+            string parameters = planRow.Split(' ', StringSplitOptions.RemoveEmptyEntries)[planRow.StartsWith("kept", StringComparison.Ordinal) ? 2 : 4];
+            var inspectRow = inspectLines.Single(line => System.Text.RegularExpressions.Regex.IsMatch(line, $"^│ {component} +│"));
+            Assert.Contains($" {parameters} ", inspectRow);
+        }
     }
 
     [Fact]

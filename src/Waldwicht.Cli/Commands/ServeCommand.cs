@@ -72,16 +72,17 @@ internal static class ServeCommand
             KernelSettings.Apply(parse.GetValue(threads));
             string? modelName = parse.GetValue(model);
             string folder = await ModelResolution.ResolveAsync(modelName, cancellationToken);
-            string id = string.IsNullOrWhiteSpace(modelName) ? DemoModel.Name : modelName;
-            using var language = LanguageModel.Load(folder, id);
+            using var language = ModelLoading.Load(folder, modelName);
 
             var options = new ServerOptions
             {
                 Host = parse.GetValue(host)!,
                 Port = parse.GetValue(port),
                 ApiKey = parse.GetValue(apiKey) ?? Environment.GetEnvironmentVariable(ApiKeyVariable),
-                ModelId = id,
-                ModelAliases = [Path.GetFileName(folder.TrimEnd(Path.DirectorySeparatorChar))],
+                ModelId = language.Name,
+                ModelAliases = string.IsNullOrWhiteSpace(modelName)
+                    ? [Path.GetFileName(folder.TrimEnd(Path.DirectorySeparatorChar))]
+                    : [Path.GetFileName(folder.TrimEnd(Path.DirectorySeparatorChar)), modelName],
                 ThinkingByDefault = parse.GetValue(thinking) == "on",
                 MaxQueue = parse.GetValue(maxQueue),
                 ContextLength = parse.GetValue(context),

@@ -12,9 +12,12 @@ internal sealed record ComponentRow(string Component, int Modules, SortedSet<int
 /// <summary>Builds and prints the architecture and per-component storage of a model folder.</summary>
 internal static class ModelReport
 {
-    /// <summary>Report rows in display order.</summary>
+    /// <summary>
+    /// Report rows in display order, named as recipes and `quantize --plan` name them. Matrices of a
+    /// quantized checkpoint that stay unquantized join the norms and scalars in "kept".
+    /// </summary>
     public static readonly IReadOnlyList<string> ComponentOrder =
-        ["attention", "mlp", "ple embeddings", "ple gate/projection", "embedding/lm head", "other"];
+        ["attention", "mlp", "ple_embeddings", "ple_gate_proj", "main_embed_lmhead", "default", "kept"];
 
     public static void Print(string folder)
     {
@@ -88,6 +91,7 @@ internal static class ModelReport
         var rows = ComponentOrder.ToDictionary(name => name, name => new ComponentRow(name, 0, [], [], 0, 0));
         var tensors = checkpoint.Tensors.Where(t => !Gemma4TensorNames.IsMultimodal(t.Name)).ToList();
         var names = tensors.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+        bool anyQuantized = names.Any(n => n.EndsWith(".scales", StringComparison.Ordinal));
 
         foreach (var tensor in tensors)
         {
@@ -99,7 +103,7 @@ internal static class ModelReport
             string stem = tensor.Name.EndsWith(".weight", StringComparison.Ordinal) ? tensor.Name[..^".weight".Length] : tensor.Name;
             bool quantized = names.Contains(stem + ".scales");
             bool matrix = tensor.Rank == 2;
-            string component = matrix ? Classify(stem) : "other";
+            string component = matrix && (quantized || !anyQuantized) ? Classify(stem) : "kept";
             long bytes = tensor.ByteLength;
             long parameters = tensor.ElementCount;
             int bits = 16;
@@ -136,27 +140,16 @@ internal static class ModelReport
 
     private static string Classify(string stem)
     {
-        if (QuantizationComponent.PleEmbeddings.Matches(stem))
+        // The same order of checks as the quantizer's recipes, so both place every tensor alike.
+        foreach (var component in QuantizationComponents.All)
         {
-            return "ple embeddings";
+            if (component.Matches(stem))
+            {
+                return component.Name();
+            }
         }
 
-        if (QuantizationComponent.PleGateProj.Matches(stem))
-        {
-            return "ple gate/projection";
-        }
-
-        if (QuantizationComponent.MainEmbedLmHead.Matches(stem))
-        {
-            return "embedding/lm head";
-        }
-
-        if (QuantizationComponent.Attention.Matches(stem))
-        {
-            return "attention";
-        }
-
-        return QuantizationComponent.Mlp.Matches(stem) ? "mlp" : "other";
+        return "default";
     }
 
     public static string FormatBytes(long bytes) => bytes switch
