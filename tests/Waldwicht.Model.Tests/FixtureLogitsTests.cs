@@ -86,9 +86,9 @@ public sealed class FixtureLogitsTests
         return file.GetSpan<float>(name).ToArray();
     }
 
-    internal static void AssertClose(float[] expected, ReadOnlySpan<float> actual, string what)
+    internal static void AssertClose(float[] expected, ReadOnlySpan<float> actual, string label)
     {
-        Assert.True(actual.Length >= expected.Length, $"{what}: {actual.Length} values, expected {expected.Length}");
+        Assert.True(actual.Length >= expected.Length, $"{label}: {actual.Length} values, expected {expected.Length}");
         float worst = 0;
         int worstIndex = -1;
         for (int i = 0; i < expected.Length; i++)
@@ -101,7 +101,7 @@ public sealed class FixtureLogitsTests
             }
         }
 
-        Assert.True(worst <= Tolerance, $"{what}: max |diff| {worst} at index {worstIndex} (expected {expected[Math.Max(0, worstIndex)]}, actual {actual[Math.Max(0, worstIndex)]})");
+        Assert.True(worst <= Tolerance, $"{label}: max |diff| {worst} at index {worstIndex} (expected {expected[Math.Max(0, worstIndex)]}, actual {actual[Math.Max(0, worstIndex)]})");
     }
 
     private static int ArgMax(ReadOnlySpan<float> values)

@@ -123,9 +123,9 @@ public sealed class LoaderErrorTests : IDisposable
         }
 
         using var source = SafetensorsFile.Open(TestData.Path("tiny-gemma4", variant, "model.safetensors"));
-        var kept = source.Tensors.Where(t => !dropped.Contains(t.Name)).ToList();
-        using var writer = SafetensorsWriter.Create(Path.Combine(_folder, "model.safetensors"), kept.Select(TensorDeclaration.From));
-        foreach (var tensor in kept)
+        var remaining = source.Tensors.Where(t => !dropped.Contains(t.Name)).ToList();
+        using var writer = SafetensorsWriter.Create(Path.Combine(_folder, "model.safetensors"), remaining.Select(TensorDeclaration.From));
+        foreach (var tensor in remaining)
         {
             writer.Write(tensor.Name, source.GetBytes(tensor));
         }

@@ -8,8 +8,8 @@ namespace Waldwicht.Cli.Infrastructure;
 /// </summary>
 /// <remarks>
 /// System.CommandLine 2.0 cancels the action's token only when the invocation is configured
-/// with a ProcessTerminationTimeout; otherwise the runtime ends the process on the signal and
-/// the temporary output folder stays behind. Disposing removes the handlers.
+/// with a ProcessTerminationTimeout. Without it the runtime ends the process on the signal, so
+/// a temporary output folder would stay behind. Disposing removes the handlers.
 /// </remarks>
 internal sealed class InterruptSource : IDisposable
 {

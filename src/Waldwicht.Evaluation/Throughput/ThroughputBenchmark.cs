@@ -96,7 +96,7 @@ public sealed record ThroughputReport
 /// </summary>
 public static class ThroughputBenchmark
 {
-    /// <summary>Runs the benchmark; <paramref name="onRun"/> sees each timed run as it finishes.</summary>
+    /// <summary>Runs the benchmark; <paramref name="onRun"/> is called after each timed run.</summary>
     public static ThroughputReport Run(
         LanguageModel model, ThroughputOptions options, int threads, Action<int, ThroughputRun>? onRun = null, CancellationToken cancellationToken = default)
     {

@@ -2,6 +2,7 @@ using System.Text.Json;
 using Waldwicht.Formats.Safetensors;
 using Waldwicht.Numerics;
 using Waldwicht.Numerics.Matrices;
+using Waldwicht.Numerics.Threading;
 
 namespace Waldwicht.Model.Gemma4;
 
@@ -93,7 +94,8 @@ public sealed class Gemma4Model : IDisposable
 
     /// <summary>Creates an inference session with its own KV cache.</summary>
     /// <param name="maxChunk">Most tokens processed in one forward step; longer inputs are split.</param>
-    public Gemma4Session CreateSession(int maxChunk = 256) => new(this, maxChunk);
+    /// <param name="pool">Worker pool for the session's kernels; null uses <see cref="WorkerPool.Shared"/>.</param>
+    public Gemma4Session CreateSession(int maxChunk = 256, WorkerPool? pool = null) => new(this, maxChunk, pool);
 
     internal RotaryEmbedding Rope(int layer) =>
         Config.LayerType(layer) == AttentionKind.Full ? FullRope : SlidingRope;

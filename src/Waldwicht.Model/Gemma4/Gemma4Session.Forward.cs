@@ -1,6 +1,7 @@
 using System.Numerics.Tensors;
 using Waldwicht.Model.Cache;
 using Waldwicht.Numerics.Ops;
+using Waldwicht.Numerics.Threading;
 
 namespace Waldwicht.Model.Gemma4;
 
@@ -61,7 +62,7 @@ public sealed partial class Gemma4Session
             }
 
             observer?.OnFinalNorm(start + first, logitRows, normed);
-            w.OutputHead.MatMul(normed, logitRows, logits[..(logitRows * _config.VocabSize)]);
+            w.OutputHead.MatMul(normed, logitRows, logits[..(logitRows * _config.VocabSize)], Pool);
             if (_config.FinalLogitSoftcapping is double cap)
             {
                 var capped = logits[..(logitRows * _config.VocabSize)];
@@ -79,7 +80,7 @@ public sealed partial class Gemma4Session
         var combined = _work.PerLayerInputs.AsSpan(0, rows * width);
         var tokenPart = _work.PerLayerScratch.AsSpan(0, width);
 
-        w.PerLayerModelProjection!.MatMul(embeddings, rows, combined);
+        w.PerLayerModelProjection!.MatMul(embeddings, rows, combined, Pool);
         TensorPrimitives.Multiply(combined, (float)(1.0 / Math.Sqrt(_config.HiddenSize)), combined);
         float tokenScale = (float)Math.Sqrt(p);
         float mix = (float)(1.0 / Math.Sqrt(2.0));
@@ -131,10 +132,10 @@ public sealed partial class Gemma4Session
         int width = _config.LayerIntermediateSize(layer);
         var gate = _work.Gate.AsSpan(0, rows * width);
         var up = _work.Up.AsSpan(0, rows * width);
-        lw.GateProj.MatMul(normed, rows, gate);
-        lw.UpProj.MatMul(normed, rows, up);
+        lw.GateProj.MatMul(normed, rows, gate, Pool);
+        lw.UpProj.MatMul(normed, rows, up, Pool);
         VectorOps.GeluTanhMultiply(gate, up, gate);
-        lw.DownProj.MatMul(gate, rows, branch);
+        lw.DownProj.MatMul(gate, rows, branch, Pool);
         AddNormalized(x, branch, lw.PostFeedforwardLayerNorm, rows);
 
         // Per-layer input: x3 = x2 + post_per_layer_input_norm(projection(gelu(gate(x2)) · Π[layer])).
@@ -143,7 +144,7 @@ public sealed partial class Gemma4Session
             int p = _config.HiddenSizePerLayerInput;
             int pleWidth = _config.PerLayerInputWidth;
             var gated = _work.PerLayerGate.AsSpan(0, rows * p);
-            lw.PerLayerInputGate!.MatMul(x, rows, gated);
+            lw.PerLayerInputGate!.MatMul(x, rows, gated, Pool);
             VectorOps.GeluTanh(gated, gated);
             for (int i = 0; i < rows; i++)
             {
@@ -151,7 +152,7 @@ public sealed partial class Gemma4Session
                 TensorPrimitives.Multiply(gated.Slice(i * p, p), input, gated.Slice(i * p, p));
             }
 
-            lw.PerLayerProjection!.MatMul(gated, rows, branch);
+            lw.PerLayerProjection!.MatMul(gated, rows, branch, Pool);
             AddNormalized(x, branch, lw.PostPerLayerInputNorm!, rows);
         }
 
@@ -175,7 +176,7 @@ public sealed partial class Gemma4Session
 
         // Queries: project, RMS-normalise each head with q_norm, rotate.
         var queries = _work.Queries.AsSpan(0, rows * heads * d);
-        lw.QProj.MatMul(normed, rows, queries);
+        lw.QProj.MatMul(normed, rows, queries, Pool);
         for (int i = 0; i < rows; i++)
         {
             var q = queries.Slice(i * heads * d, heads * d);
@@ -193,8 +194,8 @@ public sealed partial class Gemma4Session
         {
             var keys = _work.ChunkKeys[layer].AsSpan(0, rows * kvHeads * d);
             var values = _work.ChunkValues[layer].AsSpan(0, rows * kvHeads * d);
-            lw.KProj!.MatMul(normed, rows, keys);
-            lw.VProj!.MatMul(normed, rows, values);
+            lw.KProj!.MatMul(normed, rows, keys, Pool);
+            lw.VProj!.MatMul(normed, rows, values, Pool);
             for (int i = 0; i < rows; i++)
             {
                 var k = keys.Slice(i * kvHeads * d, kvHeads * d);
@@ -209,53 +210,26 @@ public sealed partial class Gemma4Session
             }
         }
 
-        // Scaled dot-product attention (scale 1) over the source layer's cache plus this chunk.
-        var cache = _caches[source]!;
-        var chunkKeys = _work.ChunkKeys[source];
-        var chunkValues = _work.ChunkValues[source];
-        int? window = full ? null : _config.SlidingWindow;
+        // Scaled dot-product attention (scale 1) over the source layer's cache plus this chunk,
+        // one (query, head) pair per work item.
         var context = _work.AttentionOutput.AsSpan(0, rows * heads * d);
-        int kvWidth = kvHeads * d;
-        for (int i = 0; i < rows; i++)
+        var job = new AttentionJob
         {
-            int position = start + i;
-            int firstPast = window is int wnd ? Math.Max(cache.FirstStoredPosition, position - wnd + 1) : 0;
-            int firstChunk = window is int wnd2 ? Math.Max(0, i - wnd2 + 1) : 0;
-            int pastCount = Math.Max(0, start - firstPast);
-            int total = pastCount + (i - firstChunk + 1);
-            var scores = _work.Scores(total);
-            for (int head = 0; head < heads; head++)
-            {
-                int kvOffset = head / headsPerKv * d;
-                var q = queries.Slice((i * heads + head) * d, d);
-                int n = 0;
-                for (int s = firstPast; s < start; s++)
-                {
-                    scores[n++] = TensorPrimitives.Dot(q, cache.Key(s).Slice(kvOffset, d));
-                }
+            Cache = _caches[source]!,
+            Queries = queries,
+            ChunkKeys = _work.ChunkKeys[source],
+            ChunkValues = _work.ChunkValues[source],
+            Context = context,
+            Heads = heads,
+            HeadsPerKv = headsPerKv,
+            HeadDim = d,
+            KvWidth = kvHeads * d,
+            Start = start,
+            Window = full ? 0 : _config.SlidingWindow,
+        };
+        Pool.Run(ref job, rows * heads);
 
-                for (int j = firstChunk; j <= i; j++)
-                {
-                    scores[n++] = TensorPrimitives.Dot(q, chunkKeys.AsSpan(j * kvWidth + kvOffset, d));
-                }
-
-                VectorOps.Softmax(scores[..n], scores[..n]);
-                var outHead = context.Slice((i * heads + head) * d, d);
-                outHead.Clear();
-                n = 0;
-                for (int s = firstPast; s < start; s++)
-                {
-                    TensorPrimitives.MultiplyAdd(cache.Value(s).Slice(kvOffset, d), scores[n++], outHead, outHead);
-                }
-
-                for (int j = firstChunk; j <= i; j++)
-                {
-                    TensorPrimitives.MultiplyAdd(chunkValues.AsSpan(j * kvWidth + kvOffset, d), scores[n++], outHead, outHead);
-                }
-            }
-        }
-
-        lw.OProj.MatMul(context, rows, output);
+        lw.OProj.MatMul(context, rows, output, Pool);
     }
 
     private void FillRopeTables(int start, int rows)

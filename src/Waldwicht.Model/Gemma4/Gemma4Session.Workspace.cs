@@ -5,8 +5,6 @@ public sealed partial class Gemma4Session
     /// <summary>Scratch buffers of the forward pass, sized for the largest chunk.</summary>
     private sealed class Workspace
     {
-        private float[] _scores;
-
         public Workspace(Gemma4Config config, int maxChunk)
         {
             int h = config.HiddenSize;
@@ -40,8 +38,6 @@ public sealed partial class Gemma4Session
                     ChunkValues[layer] = new float[maxChunk * width];
                 }
             }
-
-            _scores = new float[Math.Max(config.SlidingWindow, 1024) + maxChunk];
         }
 
         public float[] Hidden { get; }
@@ -77,16 +73,5 @@ public sealed partial class Gemma4Session
 
         /// <summary>Values of the current chunk per cache-owning layer (null for KV-shared layers).</summary>
         public float[]?[] ChunkValues { get; }
-
-        /// <summary>Attention score buffer of at least <paramref name="length"/> floats; grows by doubling.</summary>
-        public Span<float> Scores(int length)
-        {
-            if (_scores.Length < length)
-            {
-                _scores = new float[Math.Max(length, _scores.Length * 2)];
-            }
-
-            return _scores.AsSpan(0, length);
-        }
     }
 }

@@ -1,5 +1,5 @@
-using System.Numerics.Tensors;
 using Waldwicht.Model.Cache;
+using Waldwicht.Numerics.Threading;
 
 namespace Waldwicht.Model.Gemma4;
 
@@ -15,10 +15,13 @@ public sealed partial class Gemma4Session
     private readonly LayerKvCache?[] _caches;
     private readonly Workspace _work;
 
-    internal Gemma4Session(Gemma4Model model, int maxChunk)
+    private readonly WorkerPool? _pool;
+
+    internal Gemma4Session(Gemma4Model model, int maxChunk, WorkerPool? pool)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxChunk);
         _model = model;
+        _pool = pool;
         _config = model.Config;
         MaxChunk = maxChunk;
         _caches = new LayerKvCache?[_config.NumHiddenLayers];
@@ -36,6 +39,12 @@ public sealed partial class Gemma4Session
     }
 
     public Gemma4Model Model => _model;
+
+    /// <summary>
+    /// Worker pool of this session's matrix products and attention: the one given at creation, or
+    /// <see cref="WorkerPool.Shared"/> (read at each use, so a replaced shared pool takes effect).
+    /// </summary>
+    public WorkerPool Pool => _pool ?? WorkerPool.Shared;
 
     /// <summary>Most tokens processed in one internal forward step.</summary>
     public int MaxChunk { get; }
@@ -65,7 +74,11 @@ public sealed partial class Gemma4Session
             throw new ArgumentException("At least one token is required.", nameof(tokens));
         }
 
-        long needed = logits.IsEmpty ? 0 : allPositions ? (long)tokens.Length * vocab : vocab;
+        long needed = 0;
+        if (!logits.IsEmpty)
+        {
+            needed = allPositions ? (long)tokens.Length * vocab : vocab;
+        }
         if (logits.Length < needed)
         {
             throw new ArgumentException($"Logits buffer has {logits.Length} floats, {needed} are needed.", nameof(logits));
@@ -104,7 +117,7 @@ public sealed partial class Gemma4Session
     public bool CanTruncate(int length) => _caches.All(c => c == null || c.CanTruncate(length));
 
     /// <summary>Rewinds the session to its first <paramref name="length"/> tokens.</summary>
-    /// <exception cref="InvalidOperationException">A sliding-window cache no longer holds what the prefix needs.</exception>
+    /// <exception cref="InvalidOperationException">A sliding-window cache has already overwritten positions the prefix needs.</exception>
     public void Truncate(int length)
     {
         if (!CanTruncate(length))

@@ -28,8 +28,8 @@ public sealed class Generator
     public IReadOnlyList<int> CachedTokens => _history;
 
     /// <summary>
-    /// Generates a continuation of <paramref name="prompt"/>. <paramref name="onToken"/> sees each
-    /// token as it is chosen and may return false to stop (finish reason Stop).
+    /// Generates a continuation of <paramref name="prompt"/>. <paramref name="onToken"/> is called with
+    /// each token as it is chosen and may return false to stop (finish reason Stop).
     /// </summary>
     /// <exception cref="ArgumentException">The prompt is empty or an option is invalid.</exception>
     public GenerationResult Generate(
@@ -172,7 +172,7 @@ public sealed class Generator
     }
 
     /// <summary>
-    /// Replaces the session's keys and values with a copy of <paramref name="source"/>, which holds
+    /// Replaces the session's keys and values with a copy of <paramref name="source"/>, which contains
     /// <paramref name="tokens"/>, so the next request reuses them as its cached prefix. Prompt caches
     /// use it to move a stored prefix into the session that serves a request.
     /// </summary>

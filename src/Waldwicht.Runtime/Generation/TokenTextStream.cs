@@ -7,8 +7,9 @@ public readonly record struct TextPiece(string Text, bool IsSpecial);
 
 /// <summary>
 /// Turns generated token ids into text pieces as they arrive. Ordinary tokens go through a
-/// UTF-8-safe streaming detokenizer (text appears once characters are complete); special tokens
-/// are emitted as their literal text, flagged, after flushing pending ordinary text. Not thread-safe.
+/// UTF-8-safe streaming detokenizer, so text appears once its characters are complete. Special
+/// tokens flush pending ordinary text and are then emitted as their literal text, flagged.
+/// Not thread-safe.
 /// </summary>
 public sealed class TokenTextStream
 {

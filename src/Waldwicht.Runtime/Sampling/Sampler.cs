@@ -11,7 +11,7 @@ namespace Waldwicht.Runtime.Sampling;
 public sealed class Sampler
 {
     // Tokens whose tempered logit is this far below the maximum have a relative probability under
-    // e^-30 (about 1e-13); dropping them before sorting keeps sampling fast on a 262k vocabulary.
+    // e^-30 (about 1e-13). Dropping them before sorting keeps sampling fast on a 262k vocabulary.
     private const float CandidateWindow = 30f;
 
     private readonly SamplingOptions _options;
