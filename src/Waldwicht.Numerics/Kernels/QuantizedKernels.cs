@@ -12,7 +12,7 @@ namespace Waldwicht.Numerics.Kernels;
 internal static unsafe class QuantizedKernels
 {
     /// <summary>Floats of scratch that <see cref="MatVecRows"/> and <see cref="DequantizeRows"/> need.</summary>
-    public static int ScratchLength(in QuantizedLayout matrix) => 2 * (matrix.GroupsPerRow + 16);
+    public static int ScratchLength(in QuantizedLayout matrix) => 4 * (matrix.GroupsPerRow + 16);
 
     /// <summary>
     /// Computes y[r] for rows <paramref name="rowStart"/> to <paramref name="rowEnd"/> − 1 as
@@ -144,6 +144,12 @@ internal static unsafe class QuantizedKernels
         int groupShift = BitOperations.Log2((uint)matrix.GroupSize);
         float* scales = scratch;
         float* biases = scratch + groups + 16;
+        if (path == KernelPath.Vector512 && QuantizedMatVec512.IsSupported)
+        {
+            QuantizedMatVec512.MatVecRows<TBits>(matrix, plan, permutedX, groupSums, rowStart, rowEnd, y, scratch);
+            return;
+        }
+
         for (int row = rowStart; row < rowEnd; row++)
         {
             long groupOffset = (long)row * groups;
@@ -220,7 +226,7 @@ internal static unsafe class QuantizedKernels
     }
 
     [SkipLocalsInit]
-    private static float DotRegion<TSimd, TVector, TBits>(
+    internal static float DotRegion<TSimd, TVector, TBits>(
         CodePlan plan, CodeRegion region, uint* words, long wordsAvailable, float* permutedX, float* scales)
         where TSimd : struct, ISimd<TVector>
         where TVector : unmanaged
@@ -234,6 +240,7 @@ internal static unsafe class QuantizedKernels
         uint* lastWords = stackalloc uint[16];
         float* x = permutedX + region.FirstSlot;
         int phase = region.FirstPhase;
+        var table = TSimd.CodeTable(TBits.Bits, out var tableHigh);
         var total = TSimd.Zero;
         fixed (int* groupBase = region.GroupBase, groupLane = region.GroupLane)
         {
@@ -245,13 +252,13 @@ internal static unsafe class QuantizedKernels
                 if (straddles)
                 {
                     var next = LoadNextWords<TSimd, TVector>(words, firstWord, wordsAvailable, lastWords);
-                    dot = DotStraddled<TSimd, TVector, TBits>(word, next, shifts + phase * shiftsPerPhase, x);
+                    dot = DotStraddled<TSimd, TVector, TBits>(word, next, shifts + phase * shiftsPerPhase, table, tableHigh, x);
                     phase += region.PhaseStep;
                     phase = phase >= plan.Period ? phase - plan.Period : phase;
                 }
                 else
                 {
-                    dot = DotWholeWords<TSimd, TVector, TBits>(word, x);
+                    dot = DotWholeWords<TSimd, TVector, TBits>(word, table, tableHigh, x);
                 }
 
                 var scale = TSimd.Gather(scales + groupBase[v], groupLane + v * lanes);
@@ -280,6 +287,7 @@ internal static unsafe class QuantizedKernels
         uint* lastWords = stackalloc uint[16];
         float* output = destination + region.FirstSlot;
         int phase = region.FirstPhase;
+        var codeTable = TSimd.CodeTable(bits, out var codeTableHigh);
         fixed (int* groupBase = region.GroupBase, groupLane = region.GroupLane)
         {
             for (int v = 0; v < region.VectorCount; v++)
@@ -298,7 +306,7 @@ internal static unsafe class QuantizedKernels
                         TSimd.Store(output + k * lanes, TSimd.MultiplyAdd(TSimd.WordsToSingle(code), scale, bias));
                     }
 
-                    var straddle = StraddleCode<TSimd, TVector, TBits>(word, next, table);
+                    var straddle = StraddleCode<TSimd, TVector, TBits>(word, next, table, codeTable, codeTableHigh);
                     TSimd.Store(output + fullSteps * lanes, TSimd.MultiplyAdd(straddle, scale, bias));
                     output += (fullSteps + 1) * lanes;
                     phase += region.PhaseStep;
@@ -340,57 +348,69 @@ internal static unsafe class QuantizedKernels
         return TSimd.LoadWords(copy);
     }
 
-    // Codes of 2, 4 and 8 bits never straddle words, so step k is a shift by the constant k·bits.
+    // Codes of 2, 4 and 8 bits never straddle words, so step k is a shift by the constant k·bits. The shift counts
+    // are written out as literals so that the JIT emits immediate shifts.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static TVector DotWholeWords<TSimd, TVector, TBits>(TVector word, float* x)
+    internal static TVector DotWholeWords<TSimd, TVector, TBits>(TVector word, TVector table, TVector tableHigh, float* x)
         where TSimd : struct, ISimd<TVector>
         where TVector : unmanaged
         where TBits : struct, IBitWidth
     {
+        int lanes = TSimd.Lanes;
+        int bits = TBits.Bits;
         var sum0 = TSimd.Zero;
         var sum1 = TSimd.Zero;
-        sum0 = WordStep<TSimd, TVector, TBits>(word, 0, x, sum0);
-        sum1 = WordStep<TSimd, TVector, TBits>(word, 1, x, sum1);
-        sum0 = WordStep<TSimd, TVector, TBits>(word, 2, x, sum0);
-        sum1 = WordStep<TSimd, TVector, TBits>(word, 3, x, sum1);
-        if (TBits.FullSteps > 4)
+        if (TBits.Bits == 2)
         {
-            sum0 = WordStep<TSimd, TVector, TBits>(word, 4, x, sum0);
-            sum1 = WordStep<TSimd, TVector, TBits>(word, 5, x, sum1);
-            sum0 = WordStep<TSimd, TVector, TBits>(word, 6, x, sum0);
-            sum1 = WordStep<TSimd, TVector, TBits>(word, 7, x, sum1);
+            sum0 = WordStep<TSimd, TVector>(word, table, tableHigh, bits, x, sum0);
+            sum1 = WordStep<TSimd, TVector>(TSimd.ShiftRightWords(word, 2), table, tableHigh, bits, x + lanes, sum1);
+            sum0 = WordStep<TSimd, TVector>(TSimd.ShiftRightWords(word, 4), table, tableHigh, bits, x + 2 * lanes, sum0);
+            sum1 = WordStep<TSimd, TVector>(TSimd.ShiftRightWords(word, 6), table, tableHigh, bits, x + 3 * lanes, sum1);
+            sum0 = WordStep<TSimd, TVector>(TSimd.ShiftRightWords(word, 8), table, tableHigh, bits, x + 4 * lanes, sum0);
+            sum1 = WordStep<TSimd, TVector>(TSimd.ShiftRightWords(word, 10), table, tableHigh, bits, x + 5 * lanes, sum1);
+            sum0 = WordStep<TSimd, TVector>(TSimd.ShiftRightWords(word, 12), table, tableHigh, bits, x + 6 * lanes, sum0);
+            sum1 = WordStep<TSimd, TVector>(TSimd.ShiftRightWords(word, 14), table, tableHigh, bits, x + 7 * lanes, sum1);
+            sum0 = WordStep<TSimd, TVector>(TSimd.ShiftRightWords(word, 16), table, tableHigh, bits, x + 8 * lanes, sum0);
+            sum1 = WordStep<TSimd, TVector>(TSimd.ShiftRightWords(word, 18), table, tableHigh, bits, x + 9 * lanes, sum1);
+            sum0 = WordStep<TSimd, TVector>(TSimd.ShiftRightWords(word, 20), table, tableHigh, bits, x + 10 * lanes, sum0);
+            sum1 = WordStep<TSimd, TVector>(TSimd.ShiftRightWords(word, 22), table, tableHigh, bits, x + 11 * lanes, sum1);
+            sum0 = WordStep<TSimd, TVector>(TSimd.ShiftRightWords(word, 24), table, tableHigh, bits, x + 12 * lanes, sum0);
+            sum1 = WordStep<TSimd, TVector>(TSimd.ShiftRightWords(word, 26), table, tableHigh, bits, x + 13 * lanes, sum1);
+            sum0 = WordStep<TSimd, TVector>(TSimd.ShiftRightWords(word, 28), table, tableHigh, bits, x + 14 * lanes, sum0);
+            sum1 = WordStep<TSimd, TVector>(TSimd.ShiftRightWords(word, 30), table, tableHigh, bits, x + 15 * lanes, sum1);
         }
-
-        if (TBits.FullSteps > 8)
+        else if (TBits.Bits == 4)
         {
-            sum0 = WordStep<TSimd, TVector, TBits>(word, 8, x, sum0);
-            sum1 = WordStep<TSimd, TVector, TBits>(word, 9, x, sum1);
-            sum0 = WordStep<TSimd, TVector, TBits>(word, 10, x, sum0);
-            sum1 = WordStep<TSimd, TVector, TBits>(word, 11, x, sum1);
-            sum0 = WordStep<TSimd, TVector, TBits>(word, 12, x, sum0);
-            sum1 = WordStep<TSimd, TVector, TBits>(word, 13, x, sum1);
-            sum0 = WordStep<TSimd, TVector, TBits>(word, 14, x, sum0);
-            sum1 = WordStep<TSimd, TVector, TBits>(word, 15, x, sum1);
+            sum0 = WordStep<TSimd, TVector>(word, table, tableHigh, bits, x, sum0);
+            sum1 = WordStep<TSimd, TVector>(TSimd.ShiftRightWords(word, 4), table, tableHigh, bits, x + lanes, sum1);
+            sum0 = WordStep<TSimd, TVector>(TSimd.ShiftRightWords(word, 8), table, tableHigh, bits, x + 2 * lanes, sum0);
+            sum1 = WordStep<TSimd, TVector>(TSimd.ShiftRightWords(word, 12), table, tableHigh, bits, x + 3 * lanes, sum1);
+            sum0 = WordStep<TSimd, TVector>(TSimd.ShiftRightWords(word, 16), table, tableHigh, bits, x + 4 * lanes, sum0);
+            sum1 = WordStep<TSimd, TVector>(TSimd.ShiftRightWords(word, 20), table, tableHigh, bits, x + 5 * lanes, sum1);
+            sum0 = WordStep<TSimd, TVector>(TSimd.ShiftRightWords(word, 24), table, tableHigh, bits, x + 6 * lanes, sum0);
+            sum1 = WordStep<TSimd, TVector>(TSimd.ShiftRightWords(word, 28), table, tableHigh, bits, x + 7 * lanes, sum1);
+        }
+        else
+        {
+            sum0 = WordStep<TSimd, TVector>(word, table, tableHigh, bits, x, sum0);
+            sum1 = WordStep<TSimd, TVector>(TSimd.ShiftRightWords(word, 8), table, tableHigh, bits, x + lanes, sum1);
+            sum0 = WordStep<TSimd, TVector>(TSimd.ShiftRightWords(word, 16), table, tableHigh, bits, x + 2 * lanes, sum0);
+            sum1 = WordStep<TSimd, TVector>(TSimd.ShiftRightWords(word, 24), table, tableHigh, bits, x + 3 * lanes, sum1);
         }
 
         return TSimd.Add(sum0, sum1);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static TVector WordStep<TSimd, TVector, TBits>(TVector word, int k, float* x, TVector sum)
+    private static TVector WordStep<TSimd, TVector>(TVector shifted, TVector table, TVector tableHigh, int bits, float* x, TVector sum)
         where TSimd : struct, ISimd<TVector>
-        where TVector : unmanaged
-        where TBits : struct, IBitWidth
-    {
-        int bits = TBits.Bits;
-        var code = TSimd.WordsToSingle(TSimd.AndWords(TSimd.ShiftRightWords(word, k * bits), (1u << bits) - 1));
-        return TSimd.MultiplyAdd(code, TSimd.Load(x + k * TSimd.Lanes), sum);
-    }
+        where TVector : unmanaged =>
+        TSimd.MultiplyAdd(TSimd.CodesToSingle(shifted, table, tableHigh, bits), TSimd.Load(x), sum);
 
     // Codes of 3, 5 and 6 bits: step k shifts each lane by its own count from the phase's table, and a last step
     // joins the code that continues into the next word. Steps are written out so that k is a constant.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static TVector DotStraddled<TSimd, TVector, TBits>(TVector word, TVector next, uint* shifts, float* x)
+    private static TVector DotStraddled<TSimd, TVector, TBits>(TVector word, TVector next, uint* shifts, TVector table, TVector tableHigh, float* x)
         where TSimd : struct, ISimd<TVector>
         where TVector : unmanaged
         where TBits : struct, IBitWidth
@@ -399,42 +419,43 @@ internal static unsafe class QuantizedKernels
         int fullSteps = TBits.FullSteps;
         var sum0 = TSimd.Zero;
         var sum1 = TSimd.Zero;
-        sum0 = ShiftStep<TSimd, TVector, TBits>(word, shifts, 0, x, sum0);
-        sum1 = ShiftStep<TSimd, TVector, TBits>(word, shifts, 1, x, sum1);
-        sum0 = ShiftStep<TSimd, TVector, TBits>(word, shifts, 2, x, sum0);
-        sum1 = ShiftStep<TSimd, TVector, TBits>(word, shifts, 3, x, sum1);
-        sum0 = ShiftStep<TSimd, TVector, TBits>(word, shifts, 4, x, sum0);
+        sum0 = ShiftStep<TSimd, TVector, TBits>(word, shifts, table, tableHigh, 0, x, sum0);
+        sum1 = ShiftStep<TSimd, TVector, TBits>(word, shifts, table, tableHigh, 1, x, sum1);
+        sum0 = ShiftStep<TSimd, TVector, TBits>(word, shifts, table, tableHigh, 2, x, sum0);
+        sum1 = ShiftStep<TSimd, TVector, TBits>(word, shifts, table, tableHigh, 3, x, sum1);
+        sum0 = ShiftStep<TSimd, TVector, TBits>(word, shifts, table, tableHigh, 4, x, sum0);
         if (fullSteps > 5)
         {
-            sum1 = ShiftStep<TSimd, TVector, TBits>(word, shifts, 5, x, sum1);
+            sum1 = ShiftStep<TSimd, TVector, TBits>(word, shifts, table, tableHigh, 5, x, sum1);
         }
 
         if (fullSteps > 6)
         {
-            sum0 = ShiftStep<TSimd, TVector, TBits>(word, shifts, 6, x, sum0);
-            sum1 = ShiftStep<TSimd, TVector, TBits>(word, shifts, 7, x, sum1);
-            sum0 = ShiftStep<TSimd, TVector, TBits>(word, shifts, 8, x, sum0);
-            sum1 = ShiftStep<TSimd, TVector, TBits>(word, shifts, 9, x, sum1);
+            sum0 = ShiftStep<TSimd, TVector, TBits>(word, shifts, table, tableHigh, 6, x, sum0);
+            sum1 = ShiftStep<TSimd, TVector, TBits>(word, shifts, table, tableHigh, 7, x, sum1);
+            sum0 = ShiftStep<TSimd, TVector, TBits>(word, shifts, table, tableHigh, 8, x, sum0);
+            sum1 = ShiftStep<TSimd, TVector, TBits>(word, shifts, table, tableHigh, 9, x, sum1);
         }
 
-        var straddle = StraddleCode<TSimd, TVector, TBits>(word, next, shifts);
+        var straddle = StraddleCode<TSimd, TVector, TBits>(word, next, shifts, table, tableHigh);
         sum0 = TSimd.MultiplyAdd(straddle, TSimd.Load(x + fullSteps * lanes), sum0);
         return TSimd.Add(sum0, sum1);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static TVector ShiftStep<TSimd, TVector, TBits>(TVector word, uint* shifts, int k, float* x, TVector sum)
+    private static TVector ShiftStep<TSimd, TVector, TBits>(TVector word, uint* shifts, TVector table, TVector tableHigh, int k, float* x, TVector sum)
         where TSimd : struct, ISimd<TVector>
         where TVector : unmanaged
         where TBits : struct, IBitWidth
     {
         int lanes = TSimd.Lanes;
-        var code = TSimd.AndWords(TSimd.ShiftRightWords(word, shifts + k * lanes), (1u << TBits.Bits) - 1);
-        return TSimd.MultiplyAdd(TSimd.WordsToSingle(code), TSimd.Load(x + k * lanes), sum);
+        var code = TSimd.CodesToSingle(TSimd.ShiftRightWords(word, shifts + k * lanes), table, tableHigh, TBits.Bits);
+        return TSimd.MultiplyAdd(code, TSimd.Load(x + k * lanes), sum);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static TVector StraddleCode<TSimd, TVector, TBits>(TVector word, TVector next, uint* shifts)
+    private static TVector StraddleCode<TSimd, TVector, TBits>(
+        TVector word, TVector next, uint* shifts, TVector table, TVector tableHigh)
         where TSimd : struct, ISimd<TVector>
         where TVector : unmanaged
         where TBits : struct, IBitWidth
@@ -443,6 +464,6 @@ internal static unsafe class QuantizedKernels
         int fullSteps = TBits.FullSteps;
         var low = TSimd.ShiftRightWords(word, shifts + fullSteps * lanes);
         var high = TSimd.ShiftLeftWords(next, shifts + (fullSteps + 1) * lanes);
-        return TSimd.WordsToSingle(TSimd.AndWords(TSimd.OrWords(low, high), (1u << TBits.Bits) - 1));
+        return TSimd.CodesToSingle(TSimd.OrWords(low, high), table, tableHigh, TBits.Bits);
     }
 }

@@ -35,6 +35,34 @@ internal static unsafe class QuantizedReference
     }
 
     /// <summary>
+    /// Computes Σ_g (scale_g·d_g)·Σ_{c∈g} code[c]·q[c] + Σ_g bias_g·Σx_g for one row and one quantized activation
+    /// row: the integer path's reference. The integer sums are exact, so the vector kernels differ from this only in
+    /// the float summation order.
+    /// </summary>
+    public static float DotRowQuantized(in QuantizedLayout matrix, int row, short* codes, float* activationScales, float* sums)
+    {
+        uint* words = matrix.RowWords(row);
+        long groupBase = (long)row * matrix.GroupsPerRow;
+        int groupSize = matrix.GroupSize;
+        float dot = 0;
+        float bias = 0;
+        for (int g = 0; g < matrix.GroupsPerRow; g++)
+        {
+            int integer = 0;
+            for (int c = g * groupSize; c < (g + 1) * groupSize; c++)
+            {
+                integer += (int)QuantizedLayout.ExtractCode(words, c, matrix.Bits) * codes[c];
+            }
+
+            float scale = matrix.LoadParameter(matrix.Scales, groupBase + g) * activationScales[g];
+            dot += scale * integer;
+            bias += matrix.LoadParameter(matrix.Biases, groupBase + g) * sums[g];
+        }
+
+        return dot + bias;
+    }
+
+    /// <summary>
     /// Writes the dequantized row: each element is code·scale rounded to float, plus bias rounded to float
     /// (two roundings, as MLX dequantizes, never a fused multiply-add).
     /// </summary>

@@ -47,6 +47,20 @@ internal unsafe interface ISimd<TVector>
     /// <summary>Converts lanes that hold non-negative integers below 2^31 to floats.</summary>
     static abstract TVector WordsToSingle(TVector words);
 
+    /// <summary>
+    /// The lookup table that <see cref="CodesToSingle"/> reads for <paramref name="bits"/>-bit codes: entry i holds
+    /// the code in the low bits of i, as a float. <paramref name="high"/> continues it for tables of 2·Lanes
+    /// entries. Kernels create it once, outside their loops, so that it stays in registers.
+    /// </summary>
+    static abstract TVector CodeTable(int bits, out TVector high);
+
+    /// <summary>
+    /// Converts the low <paramref name="bits"/> bits of every lane to a float and ignores the bits above them.
+    /// Where a permute instruction reads only those bits as an index into the table from <see cref="CodeTable"/>,
+    /// one lookup replaces masking and converting.
+    /// </summary>
+    static abstract TVector CodesToSingle(TVector words, TVector table, TVector tableHigh, int bits);
+
     /// <summary>Builds a vector whose lane j is values[indices[j]], for indices below <see cref="Lanes"/>.</summary>
     static abstract TVector Gather(float* values, int* indices);
 
@@ -130,6 +144,37 @@ internal readonly unsafe struct Simd512 : ISimd<Vector512<float>>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> WordsToSingle(Vector512<float> words) => Vector512.ConvertToSingle(words.AsInt32());
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> CodeTable(int bits, out Vector512<float> high)
+    {
+        high = Vector512.Create(16f, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31);
+        return bits switch
+        {
+            2 => Vector512.Create(0f, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3),
+            3 => Vector512.Create(0f, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7),
+            _ => Vector512.Create(0f, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+        };
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> CodesToSingle(
+        Vector512<float> words, Vector512<float> table, Vector512<float> tableHigh, int bits)
+    {
+        // vpermps reads the low 4 bits of each index, and vpermt2ps the low 5 (the upper half of its table is
+        // the lower half plus 16).
+        if (Avx512F.IsSupported && bits <= 4)
+        {
+            return Avx512F.PermuteVar16x32(table, words.AsInt32());
+        }
+
+        if (Avx512F.IsSupported && bits == 5)
+        {
+            return Avx512F.PermuteVar16x32x2(table, words.AsInt32(), tableHigh);
+        }
+
+        return WordsToSingle(AndWords(words, (1u << bits) - 1));
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void LoadBFloat16(ushort* source, out Vector512<float> lower, out Vector512<float> upper)
@@ -239,6 +284,26 @@ internal readonly unsafe struct Simd256 : ISimd<Vector256<float>>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> WordsToSingle(Vector256<float> words) => Vector256.ConvertToSingle(words.AsInt32());
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> CodeTable(int bits, out Vector256<float> high)
+    {
+        high = default;
+        return bits == 2 ? Vector256.Create(0f, 1, 2, 3, 0, 1, 2, 3) : Vector256.Create(0f, 1, 2, 3, 4, 5, 6, 7);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> CodesToSingle(
+        Vector256<float> words, Vector256<float> table, Vector256<float> tableHigh, int bits)
+    {
+        // vpermps on 256 bits reads the low 3 bits of each index.
+        if (Avx2.IsSupported && bits <= 3)
+        {
+            return Avx2.PermuteVar8x32(table, words.AsInt32());
+        }
+
+        return WordsToSingle(AndWords(words, (1u << bits) - 1));
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void LoadBFloat16(ushort* source, out Vector256<float> lower, out Vector256<float> upper)
@@ -356,6 +421,18 @@ internal readonly unsafe struct Simd128 : ISimd<Vector128<float>>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector128<float> WordsToSingle(Vector128<float> words) => Vector128.ConvertToSingle(words.AsInt32());
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> CodeTable(int bits, out Vector128<float> high)
+    {
+        high = default;
+        return default;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> CodesToSingle(
+        Vector128<float> words, Vector128<float> table, Vector128<float> tableHigh, int bits) =>
+        WordsToSingle(AndWords(words, (1u << bits) - 1));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void LoadBFloat16(ushort* source, out Vector128<float> lower, out Vector128<float> upper)

@@ -16,11 +16,21 @@ internal static unsafe class ThreadScratch
     [ThreadStatic]
     private static float[]? t_rowParameters;
 
+    [ThreadStatic]
+    private static float[]? t_activations;
+
     /// <summary>Buffer for a block of dequantized or widened weight rows.</summary>
     public static float* Tile(int length) => Get(ref t_tile, length);
 
     /// <summary>Buffer for one row's scales and biases.</summary>
     public static float* RowParameters(int length) => Get(ref t_rowParameters, length);
+
+    /// <summary>64-byte aligned buffer for quantized activations, held by the thread that calls a product.</summary>
+    public static byte* Activations(long bytes)
+    {
+        float* start = Get(ref t_activations, checked((int)((bytes + 63) / sizeof(float) + 16)));
+        return (byte*)(((nint)start + 63) & ~(nint)63);
+    }
 
     private static float* Get(ref float[]? buffer, int length)
     {

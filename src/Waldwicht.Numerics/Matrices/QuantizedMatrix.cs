@@ -31,6 +31,8 @@ public sealed unsafe class QuantizedMatrix : WeightMatrix
     // Activation rows per pass of the tiled product, which bounds the permuted copy and keeps it in cache.
     private const int TokensPerPass = 256;
 
+    private static ActivationPrecision s_defaultActivationPrecision = ActivationPrecision.Float32;
+
     private readonly nint _packed;
     private readonly nint _scales;
     private readonly nint _biases;
@@ -73,6 +75,23 @@ public sealed unsafe class QuantizedMatrix : WeightMatrix
         GroupSize = groupSize;
     }
 
+    /// <summary>
+    /// The <see cref="ActivationPrecision"/> that matrices created afterwards use:
+    /// <see cref="Matrices.ActivationPrecision.Float32"/> unless changed.
+    /// </summary>
+    public static ActivationPrecision DefaultActivationPrecision
+    {
+        get => s_defaultActivationPrecision;
+        set => s_defaultActivationPrecision = CheckPrecision(value);
+    }
+
+    /// <summary>How products represent the activations; <see cref="DefaultActivationPrecision"/> unless set.</summary>
+    public ActivationPrecision ActivationPrecision
+    {
+        get;
+        init => field = CheckPrecision(value);
+    } = s_defaultActivationPrecision;
+
     /// <summary>Bits per code: 2, 3, 4, 5, 6 or 8.</summary>
     public int Bits { get; }
 
@@ -106,6 +125,20 @@ public sealed unsafe class QuantizedMatrix : WeightMatrix
     protected override void MatVecCore(ReadOnlySpan<float> x, Span<float> y, WorkerPool pool)
     {
         var path = KernelPath;
+        if (ActivationPrecision != ActivationPrecision.Float32)
+        {
+            fixed (float* input = x, output = y)
+            {
+                long bytes = QuantizedActivations.ScratchBytes(1, Columns, GroupSize);
+                var activations = QuantizedActivations.InScratch(ThreadScratch.Activations(bytes), 1, Columns, GroupSize);
+                ActivationQuantizer.Quantize(input, 1, activations, ActivationPrecision, path);
+                var integerJob = new ReferenceIntegerMatVecJob(Layout, activations, output);
+                pool.Run(ref integerJob, Rows, Math.Max(1, MinimumChunkBytes / RowBytes));
+            }
+
+            return;
+        }
+
         int grain = Math.Max(1, MinimumChunkBytes / RowBytes);
         fixed (float* input = x, output = y)
         {
@@ -117,12 +150,15 @@ public sealed unsafe class QuantizedMatrix : WeightMatrix
             }
 
             var plan = Plan;
-            float[] buffer = ArrayPool<float>.Shared.Rent(plan.PermutedLength + GroupsPerRow);
+            int paddedGroups = (GroupsPerRow + 15) & ~15;
+            float[] buffer = ArrayPool<float>.Shared.Rent(plan.PermutedLength + paddedGroups);
             try
             {
                 fixed (float* permuted = buffer)
                 {
+                    // The AVX-512 kernel reads the group sums 16 at a time, so the padding must hold zeros.
                     float* groupSums = permuted + plan.PermutedLength;
+                    new Span<float>(groupSums + GroupsPerRow, paddedGroups - GroupsPerRow).Clear();
                     plan.Permute(input, permuted);
                     QuantizedKernels.GroupSums(input, Columns, GroupSize, groupSums, path);
                     var job = new MatVecJob(Layout, plan, path, permuted, groupSums, output);
@@ -139,7 +175,7 @@ public sealed unsafe class QuantizedMatrix : WeightMatrix
     protected override void MatMulCore(ReadOnlySpan<float> x, int count, Span<float> y, WorkerPool pool)
     {
         var path = KernelPath;
-        if (path == KernelPath.Scalar || count < MinimumTiledCount)
+        if (path == KernelPath.Scalar || count < MinimumTiledCount || ActivationPrecision != ActivationPrecision.Float32)
         {
             base.MatMulCore(x, count, y, pool);
             return;
@@ -177,6 +213,22 @@ public sealed unsafe class QuantizedMatrix : WeightMatrix
         fixed (float* output = destination)
         {
             QuantizedReference.DequantizeRow(Layout, row, output);
+        }
+    }
+
+    private static ActivationPrecision CheckPrecision(ActivationPrecision value) =>
+        Enum.IsDefined(value)
+            ? value
+            : throw new ArgumentOutOfRangeException(nameof(value), value, "Activation precision must be Int16, Int8 or Float32.");
+
+    private readonly struct ReferenceIntegerMatVecJob(QuantizedLayout layout, QuantizedActivations x, float* y) : IRangeJob
+    {
+        public void Execute(int start, int end)
+        {
+            for (int row = start; row < end; row++)
+            {
+                y[row] = QuantizedReference.DotRowQuantized(layout, row, x.Codes, x.Scales, x.Sums);
+            }
         }
     }
 

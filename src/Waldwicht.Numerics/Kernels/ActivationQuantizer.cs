@@ -1,0 +1,226 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using Waldwicht.Numerics.Matrices;
+
+namespace Waldwicht.Numerics.Kernels;
+
+/// <summary>
+/// Activation rows quantized per group for the integer kernels: codes q (int16, natural column order), and per
+/// group the scale d with x ≈ d·q and the float sum Σx that the bias term needs.
+/// </summary>
+internal readonly unsafe struct QuantizedActivations
+{
+    public readonly short* Codes;
+    public readonly float* Scales;
+    public readonly float* Sums;
+    public readonly int Columns;
+    public readonly int GroupSize;
+    public readonly int GroupsPerRow;
+
+    public QuantizedActivations(short* codes, float* scales, float* sums, int columns, int groupSize)
+    {
+        Codes = codes;
+        Scales = scales;
+        Sums = sums;
+        Columns = columns;
+        GroupSize = groupSize;
+        GroupsPerRow = columns / groupSize;
+    }
+
+    /// <summary>Bytes of scratch that <paramref name="rows"/> quantized rows take, each part 64-byte aligned.</summary>
+    public static long ScratchBytes(int rows, int columns, int groupSize)
+    {
+        long codes = Align((long)rows * columns * sizeof(short));
+        long groups = Align((long)rows * (columns / groupSize) * sizeof(float));
+        return codes + 2 * groups;
+    }
+
+    /// <summary>Lays out the parts of <see cref="ScratchBytes"/> in <paramref name="scratch"/>.</summary>
+    public static QuantizedActivations InScratch(byte* scratch, int rows, int columns, int groupSize)
+    {
+        long codes = Align((long)rows * columns * sizeof(short));
+        long groups = Align((long)rows * (columns / groupSize) * sizeof(float));
+        return new QuantizedActivations(
+            (short*)scratch, (float*)(scratch + codes), (float*)(scratch + codes + groups), columns, groupSize);
+    }
+
+    /// <summary>The codes of activation row <paramref name="row"/>.</summary>
+    public short* RowCodes(int row) => Codes + (long)row * Columns;
+
+    /// <summary>The group scales of activation row <paramref name="row"/>.</summary>
+    public float* RowScales(int row) => Scales + (long)row * GroupsPerRow;
+
+    /// <summary>The group sums of activation row <paramref name="row"/>.</summary>
+    public float* RowSums(int row) => Sums + (long)row * GroupsPerRow;
+
+    private static long Align(long bytes) => (bytes + 63) & ~63L;
+}
+
+/// <summary>
+/// Quantizes float activations per group to signed integers: d = max|x|/qmax, q = round(x/d) (to nearest,
+/// ties to even) with qmax = 32767 for <see cref="ActivationPrecision.Int16"/> and 127 for
+/// <see cref="ActivationPrecision.Int8"/>. Every path gives the same codes and scales bit for bit; the sums may
+/// differ in the last bits because the summation order follows the vector width.
+/// </summary>
+internal static unsafe class ActivationQuantizer
+{
+    /// <summary>Largest code magnitude of a precision.</summary>
+    public static int MaxCode(ActivationPrecision precision) => precision == ActivationPrecision.Int8 ? 127 : 32767;
+
+    /// <summary>
+    /// Quantizes <paramref name="rows"/> rows of <see cref="QuantizedActivations.Columns"/> floats, row-major at
+    /// <paramref name="x"/>. A group whose values are all 0 gets scale 0. A group with an infinite or NaN value
+    /// gets codes 0 and scale NaN, so that every product that reads it is NaN.
+    /// </summary>
+    public static void Quantize(
+        float* x, int rows, in QuantizedActivations output, ActivationPrecision precision, KernelPath path)
+    {
+        float maxCode = MaxCode(precision);
+        int groupSize = output.GroupSize;
+        for (int row = 0; row < rows; row++)
+        {
+            float* source = x + (long)row * output.Columns;
+            short* codes = output.RowCodes(row);
+            float* scales = output.RowScales(row);
+            float* sums = output.RowSums(row);
+            for (int g = 0; g < output.GroupsPerRow; g++)
+            {
+                int offset = g * groupSize;
+                switch (path)
+                {
+                    case KernelPath.Vector512 when Vector512.IsHardwareAccelerated:
+                        QuantizeGroup512(source + offset, groupSize, maxCode, codes + offset, out scales[g], out sums[g]);
+                        break;
+                    case KernelPath.Vector512 or KernelPath.Vector256 when Vector256.IsHardwareAccelerated:
+                        QuantizeGroup256(source + offset, groupSize, maxCode, codes + offset, out scales[g], out sums[g]);
+                        break;
+                    case KernelPath.Vector512 or KernelPath.Vector256 or KernelPath.Vector128
+                        when Vector128.IsHardwareAccelerated:
+                        QuantizeGroup128(source + offset, groupSize, maxCode, codes + offset, out scales[g], out sums[g]);
+                        break;
+                    default:
+                        QuantizeGroupScalar(source + offset, groupSize, maxCode, codes + offset, out scales[g], out sums[g]);
+                        break;
+                }
+            }
+        }
+    }
+
+    /// <summary>The reference: one value at a time.</summary>
+    public static void QuantizeGroupScalar(
+        float* x, int length, float maxCode, short* codes, out float scale, out float sum)
+    {
+        float max = 0;
+        sum = 0;
+        for (int i = 0; i < length; i++)
+        {
+            max = MathF.Max(max, MathF.Abs(x[i]));
+            sum += x[i];
+        }
+
+        float inverse = Inverse(max, sum, maxCode, out scale);
+        for (int i = 0; i < length; i++)
+        {
+            codes[i] = (short)(int)MathF.Round(x[i] * inverse);
+        }
+    }
+
+    // Returns maxCode/max, the factor that maps x to codes, and sets the scale max/maxCode. All-zero and
+    // non-finite groups map to codes 0.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Inverse(float max, float sum, float maxCode, out float scale)
+    {
+        if (!float.IsFinite(max) || !float.IsFinite(sum))
+        {
+            scale = float.NaN;
+            return 0;
+        }
+
+        if (max == 0)
+        {
+            scale = 0;
+            return 0;
+        }
+
+        scale = max / maxCode;
+        return maxCode / max;
+    }
+
+    private static void QuantizeGroup512(float* x, int length, float maxCode, short* codes, out float scale, out float sum)
+    {
+        var max = Vector512<float>.Zero;
+        var total = Vector512<float>.Zero;
+        for (int i = 0; i < length; i += 16)
+        {
+            var value = Vector512.Load(x + i);
+            max = Vector512.Max(max, Vector512.Abs(value));
+            total += value;
+        }
+
+        sum = Vector512.Sum(total);
+        var inverse = Vector512.Create(Inverse(max.ToScalarMax(), sum, maxCode, out scale));
+        for (int i = 0; i < length; i += 32)
+        {
+            var low = Vector512.ConvertToInt32(Vector512.Round(Vector512.Load(x + i) * inverse));
+            var high = Vector512.ConvertToInt32(Vector512.Round(Vector512.Load(x + i + 16) * inverse));
+            Vector512.Narrow(low, high).Store(codes + i);
+        }
+    }
+
+    private static void QuantizeGroup256(float* x, int length, float maxCode, short* codes, out float scale, out float sum)
+    {
+        var max = Vector256<float>.Zero;
+        var total = Vector256<float>.Zero;
+        for (int i = 0; i < length; i += 8)
+        {
+            var value = Vector256.Load(x + i);
+            max = Vector256.Max(max, Vector256.Abs(value));
+            total += value;
+        }
+
+        sum = Vector256.Sum(total);
+        var inverse = Vector256.Create(Inverse(max.ToScalarMax(), sum, maxCode, out scale));
+        for (int i = 0; i < length; i += 16)
+        {
+            var low = Vector256.ConvertToInt32(Vector256.Round(Vector256.Load(x + i) * inverse));
+            var high = Vector256.ConvertToInt32(Vector256.Round(Vector256.Load(x + i + 8) * inverse));
+            Vector256.Narrow(low, high).Store(codes + i);
+        }
+    }
+
+    private static void QuantizeGroup128(float* x, int length, float maxCode, short* codes, out float scale, out float sum)
+    {
+        var max = Vector128<float>.Zero;
+        var total = Vector128<float>.Zero;
+        for (int i = 0; i < length; i += 4)
+        {
+            var value = Vector128.Load(x + i);
+            max = Vector128.Max(max, Vector128.Abs(value));
+            total += value;
+        }
+
+        sum = Vector128.Sum(total);
+        var inverse = Vector128.Create(Inverse(max.ToScalarMax(), sum, maxCode, out scale));
+        for (int i = 0; i < length; i += 8)
+        {
+            var low = Vector128.ConvertToInt32(Vector128.Round(Vector128.Load(x + i) * inverse));
+            var high = Vector128.ConvertToInt32(Vector128.Round(Vector128.Load(x + i + 4) * inverse));
+            Vector128.Narrow(low, high).Store(codes + i);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float ToScalarMax(this Vector512<float> value) =>
+        Vector256.Max(value.GetLower(), value.GetUpper()).ToScalarMax();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float ToScalarMax(this Vector256<float> value) =>
+        Vector128.Max(value.GetLower(), value.GetUpper()).ToScalarMax();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float ToScalarMax(this Vector128<float> value)
+    {
+        var pairs = Vector128.Max(value, Vector128.Shuffle(value, Vector128.Create(2, 3, 0, 1)));
+        return MathF.Max(pairs.ToScalar(), pairs.GetElement(1));
+    }
+}
