@@ -96,6 +96,66 @@ public class DecodeMatVecBenchmarks
     }
 }
 
+/// <summary>
+/// Float and integer activations (<see cref="ActivationPrecision"/>) on the Gemma 4 E2B MLP shapes (gate/up
+/// 12288×1536, down 1536×12288) at the main recipes' 4 and 5 bits, group 64, on the best kernel path.
+/// </summary>
+public class ActivationPrecisionMatVecBenchmarks
+{
+    private BenchmarkMatrix _matrix = null!;
+    private WorkerPool _pool = null!;
+    private float[] _x = null!;
+    private float[] _y = null!;
+
+    [Params("12288x1536", "1536x12288")]
+    public string Shape { get; set; } = "";
+
+    [Params(4, 5)]
+    public int Bits { get; set; }
+
+    [Params(64)]
+    public int GroupSize { get; set; }
+
+    [Params(ActivationPrecision.Float32, ActivationPrecision.Int16, ActivationPrecision.Int8)]
+    public ActivationPrecision Precision { get; set; }
+
+    [ParamsSource(typeof(BenchmarkMatrix), nameof(BenchmarkMatrix.ThreadCounts))]
+    public int Threads { get; set; }
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        var (rows, columns) = BenchmarkMatrix.ParseShape(Shape);
+        string best = BenchmarkMatrix.ScalarAndBest().Last();
+
+        // Matrices take the default precision when they are created.
+        var previous = QuantizedMatrix.DefaultActivationPrecision;
+        QuantizedMatrix.DefaultActivationPrecision = Precision;
+        try
+        {
+            _matrix = BenchmarkMatrix.Quantized(rows, columns, Bits, GroupSize, ElementType.F32, best);
+        }
+        finally
+        {
+            QuantizedMatrix.DefaultActivationPrecision = previous;
+        }
+
+        _pool = new WorkerPool(Threads);
+        _x = QuantizedMatVecBenchmarks.Activations(columns);
+        _y = new float[rows];
+    }
+
+    [Benchmark]
+    public void MatVec() => _matrix.Matrix.MatVec(_x, _y, _pool);
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _pool.Dispose();
+        _matrix.Dispose();
+    }
+}
+
 /// <summary>The tied LM head of Gemma 4 E2B at 3 bits (262144×1536, about 200 MB per token with F32 scales).</summary>
 public class LmHeadMatVecBenchmarks
 {

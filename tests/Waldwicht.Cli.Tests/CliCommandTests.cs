@@ -31,14 +31,15 @@ public sealed class CliCommandTests : IDisposable
     }
 
     [Theory]
-    [InlineData("")]
-    [InlineData("winzling-export")]
-    public void LogitsFileMatchesReference(string variant)
+    [InlineData("", "f32")]
+    [InlineData("winzling-export", "f32")]
+    public void LogitsFileMatchesReference(string variant, string activations)
     {
         var (prompt, _) = ReadGreedy(variant);
         string output = Path.Combine(_scratch, "logits.safetensors");
         var result = CliRunner.Run(
-            "logits", "--model", TestData.Path("tiny-gemma4", variant), "--tokens", string.Join(',', prompt), "--output", output, "--chunk-size", "3");
+            "logits", "--model", TestData.Path("tiny-gemma4", variant), "--tokens", string.Join(',', prompt), "--output", output,
+            "--chunk-size", "3", "--activations", activations);
 
         Assert.Equal(0, result.ExitCode);
         using var actual = SafetensorsFile.Open(output);
@@ -164,6 +165,30 @@ public sealed class CliCommandTests : IDisposable
 
         Assert.Equal(1, result.ExitCode);
         Assert.Contains("--temperature", result.StandardError);
+    }
+
+    [Fact]
+    public void Int16ActivationsKeepGreedyTokens()
+    {
+        var (prompt, continuation) = ReadGreedy("winzling-export");
+        var result = CliRunner.Run(
+            "generate", "--model", TestData.Path("tiny-gemma4", "winzling-export"), "--activations", "int16",
+            "--prompt-tokens", string.Join(',', prompt), "--max-tokens", continuation.Length.ToString(), "--json");
+
+        Assert.Equal(0, result.ExitCode);
+        using var document = JsonDocument.Parse(result.StandardOutput);
+        var tokens = document.RootElement.GetProperty("token_ids").EnumerateArray().Select(e => e.GetInt32()).ToArray();
+        Assert.Equal(continuation, tokens);
+    }
+
+    [Fact]
+    public void UnknownActivationPrecisionIsRejected()
+    {
+        var result = CliRunner.Run("generate", "--model", TestData.Path("tiny-gemma4"), "--prompt-tokens", "2", "--activations", "int4");
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("--activations", result.StandardError);
+        Assert.Contains("int4", result.StandardError);
     }
 
     private static (int[] Prompt, int[] Continuation) ReadGreedy(string variant)

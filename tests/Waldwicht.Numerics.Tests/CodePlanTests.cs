@@ -84,6 +84,51 @@ public sealed class CodePlanTests
     }
 
     [Fact]
+    public unsafe void PermuteScaled_ScalesOnlyTheChosenRegions()
+    {
+        // 960 columns of 5 bits are 150 words: an 8-lane region of 144, a 4-lane region and a scalar tail of 2.
+        var plan = CodePlan.Get(960, 5, 64, KernelPath.Vector256);
+        var factors = Enumerable.Range(0, plan.Steps).Select(k => 1f / (1 << k)).ToArray();
+        var x = TestVectors.Random(960, 4);
+        var scaled = new float[plan.PermutedLength];
+        fixed (float* source = x, destination = scaled)
+        {
+            plan.PermuteScaled(source, destination, 8, factors);
+        }
+
+        var expected = new float[plan.PermutedLength];
+        for (int i = 0; i < plan.PermutedLength; i++)
+        {
+            expected[i] = plan.Source[i] >= 0 ? x[plan.Source[i]] : 0f;
+        }
+
+        var region = plan.Regions.Single(r => r.Lanes == 8);
+        Assert.Contains(plan.Regions, r => r.Lanes == 4);
+        Assert.True(plan.TailFirstCode < plan.Columns);
+        for (int i = 0; i < region.VectorCount * plan.Steps * 8; i++)
+        {
+            expected[region.FirstSlot + i] *= factors[i / 8 % plan.Steps];
+        }
+
+        Assert.Equal(expected, scaled);
+    }
+
+    [Fact]
+    public unsafe void PermuteScaled_RejectsWrongFactorCount()
+    {
+        var plan = CodePlan.Get(992, 5, 32, KernelPath.Vector256);
+        var x = new float[992];
+        var permuted = new float[plan.PermutedLength];
+        Assert.Throws<ArgumentException>(() =>
+        {
+            fixed (float* source = x, destination = permuted)
+            {
+                plan.PermuteScaled(source, destination, 8, new float[plan.Steps - 1]);
+            }
+        });
+    }
+
+    [Fact]
     public void Get_SharesPlansOfTheSameShape()
     {
         Assert.Same(CodePlan.Get(768, 3, 64, KernelPath.Vector128), CodePlan.Get(768, 3, 64, KernelPath.Vector128));

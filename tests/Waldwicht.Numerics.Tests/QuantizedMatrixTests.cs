@@ -67,7 +67,7 @@ public sealed class QuantizedMatrixTests : IDisposable
     {
         var path = TestPaths.Parse(pathName);
         int odd = TestPaths.OddColumns(groupSize);
-        (int Rows, int Columns)[] shapes = [(1, odd), (7, 3 * groupSize), (33, groupSize), (130, odd)];
+        (int Rows, int Columns)[] shapes = [(1, odd), (3, odd), (7, 3 * groupSize), (33, groupSize), (130, odd)];
         int seed = bits * 1000 + groupSize + (int)scaleType;
         foreach (var (rows, columns) in shapes)
         {
@@ -113,6 +113,37 @@ public sealed class QuantizedMatrixTests : IDisposable
         {
             AssertMatMulMatchesMatVec(matrix, matrix.WithPath(path), count);
             AssertMatMulMatchesMatVec(odd, odd.WithPath(path), count);
+        }
+    }
+
+    // Column counts 32·m for m = 1 to 17 give every word count modulo 16 that each width allows, so each path meets
+    // rows with and without 16-, 8- and 4-lane regions and with and without a scalar tail, where the width has one.
+    [Theory]
+    [MemberData(nameof(Paths))]
+    public void MatVec_EveryColumnCountMatchesReference(string pathName)
+    {
+        var path = TestPaths.Parse(pathName);
+        int seed = 500;
+        foreach (int bits in TestPaths.BitWidths)
+        {
+            for (int m = 1; m <= 17; m++)
+            {
+                foreach (int rows in new[] { 1, 3 })
+                {
+                    int columns = 32 * m;
+                    var scaleType = m % 2 == 0 ? ElementType.F32 : ElementType.BF16;
+                    using var matrix = new QuantizedTestMatrix(rows, columns, bits, 32, scaleType, seed++);
+                    var x = TestVectors.Random(columns, seed++);
+                    var y = new float[rows];
+                    matrix.WithPath(path).MatVec(x, y, _pool);
+                    for (int r = 0; r < rows; r++)
+                    {
+                        var (expected, magnitude) = matrix.ReferenceDot(r, x);
+                        TestPaths.AssertClose(
+                            expected, y[r], RelativeTolerance * magnitude, $"q{bits} {rows}x{columns} {scaleType} row {r}");
+                    }
+                }
+            }
         }
     }
 

@@ -4,6 +4,7 @@ using System.Text.Json;
 using Spectre.Console;
 using Waldwicht.Cli.Infrastructure;
 using Waldwicht.Evaluation.Throughput;
+using Waldwicht.Numerics.Matrices;
 
 namespace Waldwicht.Cli.Commands;
 
@@ -43,14 +44,16 @@ internal static class BenchCommand
         };
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of tables." };
         var threads = CommonOptions.Threads();
+        var activations = CommonOptions.Activations();
 
         var command = new Command("bench", "Measure prefill and decode speed, time to first token, peak memory and achieved memory bandwidth.")
         {
-            model, promptTokens, genTokens, runs, chunk, threads, bandwidthOnly, bandwidth, json,
+            model, promptTokens, genTokens, runs, chunk, threads, activations, bandwidthOnly, bandwidth, json,
         };
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
         {
             int threadCount = KernelSettings.Apply(parse.GetValue(threads));
+            KernelSettings.ApplyActivations(parse.GetValue(activations));
             bool asJson = parse.GetValue(json);
             if (parse.GetValue(bandwidthOnly))
             {
@@ -88,7 +91,7 @@ internal static class BenchCommand
             if (!asJson)
             {
                 Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"Benchmarking {language.Name}: {options.PromptTokens} prompt tokens, {options.GenerationTokens} generated, {options.Runs} runs, {threadCount} threads."));
+                    $"Benchmarking {language.Name}: {options.PromptTokens} prompt tokens, {options.GenerationTokens} generated, {options.Runs} runs, {threadCount} threads, {QuantizedMatrix.DefaultActivationPrecision} activations."));
             }
 
             var report = ThroughputBenchmark.Run(language, options, threadCount, (index, run) =>

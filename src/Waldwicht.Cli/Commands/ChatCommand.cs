@@ -24,15 +24,17 @@ internal static class ChatCommand
         };
         var sampling = new SamplingArguments();
         var threads = CommonOptions.Threads();
+        var activations = CommonOptions.Activations();
 
         var command = new Command("chat", "Chat with a model in the terminal. Samples with the model's recommended settings unless overridden.")
         {
-            model, system, thinking, maxTokens, threads,
+            model, system, thinking, maxTokens, threads, activations,
         };
         sampling.AddTo(command);
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
         {
             KernelSettings.Apply(parse.GetValue(threads));
+            KernelSettings.ApplyActivations(parse.GetValue(activations));
             int limit = parse.GetValue(maxTokens);
             if (limit <= 0)
             {

@@ -34,15 +34,17 @@ internal static class GenerateCommand
         };
         var sampling = new SamplingArguments();
         var threads = CommonOptions.Threads();
+        var activations = CommonOptions.Activations();
 
         var command = new Command("generate", "Generate a reply to one prompt and print it with timing statistics. Greedy unless --temperature is set.")
         {
-            model, prompt, promptTokens, system, raw, thinking, maxTokens, ignoreEos, json, threads,
+            model, prompt, promptTokens, system, raw, thinking, maxTokens, ignoreEos, json, threads, activations,
         };
         sampling.AddTo(command);
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
         {
             KernelSettings.Apply(parse.GetValue(threads));
+            KernelSettings.ApplyActivations(parse.GetValue(activations));
             string? promptText = parse.GetValue(prompt);
             string? tokenText = parse.GetValue(promptTokens);
             if ((promptText == null) == (tokenText == null))

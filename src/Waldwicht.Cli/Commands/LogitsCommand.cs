@@ -27,14 +27,16 @@ internal static class LogitsCommand
             DefaultValueFactory = _ => 256,
         };
         var threads = CommonOptions.Threads();
+        var activations = CommonOptions.Activations();
 
         var command = new Command("logits", "Compute the logits of every position of a token sequence and save them.")
         {
-            model, tokens, output, chunk, threads,
+            model, tokens, output, chunk, threads, activations,
         };
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
         {
             KernelSettings.Apply(parse.GetValue(threads));
+            KernelSettings.ApplyActivations(parse.GetValue(activations));
             int chunkSize = parse.GetValue(chunk);
             if (chunkSize <= 0)
             {

@@ -61,15 +61,17 @@ internal static class ServeCommand
             DefaultValueFactory = _ => 2048,
         };
         var threads = CommonOptions.Threads();
+        var activations = CommonOptions.Activations();
 
         var command = new Command("serve", "Serve a model over an OpenAI-compatible HTTP API (chat completions, completions, models, metrics).")
         {
-            model, host, port, apiKey, thinking, maxQueue, context, parallel, promptCache, promptCacheMb, threads,
+            model, host, port, apiKey, thinking, maxQueue, context, parallel, promptCache, promptCacheMb, threads, activations,
         };
 
         command.SetAction((ParseResult parse, CancellationToken cancellationToken) => CommandRunner.RunAsync(async () =>
         {
             KernelSettings.Apply(parse.GetValue(threads));
+            KernelSettings.ApplyActivations(parse.GetValue(activations));
             string? modelName = parse.GetValue(model);
             string folder = await ModelResolution.ResolveAsync(modelName, cancellationToken);
             using var language = ModelLoading.Load(folder, modelName);

@@ -17,4 +17,13 @@ internal static class CommonOptions
     {
         Description = "Worker threads for matrix kernels (default: all processors).",
     };
+
+    /// <summary>--activations: how quantized matrix products represent the activations.</summary>
+    public static Option<string?> Activations() => new("--activations")
+    {
+        HelpName = "f32|int16|int8",
+        Description = "Activation precision of quantized matrix products: f32 (default, exact to float "
+            + "rounding), int16 (integer dot products, faster, logits off by about 1e-2) or int8 (fastest, "
+            + "can change the generated tokens).",
+    };
 }

@@ -1,8 +1,9 @@
+using Waldwicht.Numerics.Matrices;
 using Waldwicht.Numerics.Threading;
 
 namespace Waldwicht.Cli.Infrastructure;
 
-/// <summary>Applies the --threads option to the kernels' shared worker pool.</summary>
+/// <summary>Applies the --threads and --activations options to the kernels.</summary>
 internal static class KernelSettings
 {
     /// <summary>Replaces the shared pool when a thread count is given and returns the count in use.</summary>
@@ -19,5 +20,22 @@ internal static class KernelSettings
         }
 
         return WorkerPool.Shared.DegreeOfParallelism;
+    }
+
+    /// <summary>Sets the activation precision of quantized matrices loaded afterwards, when the option is given.</summary>
+    public static void ApplyActivations(string? activations)
+    {
+        if (activations is null)
+        {
+            return;
+        }
+
+        QuantizedMatrix.DefaultActivationPrecision = activations switch
+        {
+            "f32" => ActivationPrecision.Float32,
+            "int16" => ActivationPrecision.Int16,
+            "int8" => ActivationPrecision.Int8,
+            _ => throw new CliException($"--activations must be f32, int16 or int8; got '{activations}'."),
+        };
     }
 }

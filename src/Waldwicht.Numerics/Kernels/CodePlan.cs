@@ -131,6 +131,43 @@ internal sealed unsafe class CodePlan
     }
 
     /// <summary>
+    /// Writes one activation row like <see cref="Permute"/>, but multiplies the slots of step k in the regions of
+    /// <paramref name="lanes"/> lanes by <paramref name="stepFactors"/>[k] (<see cref="Steps"/> entries). Other
+    /// regions and the scalar tail are copied unscaled.
+    /// </summary>
+    public void PermuteScaled(float* x, float* permuted, int lanes, ReadOnlySpan<float> stepFactors)
+    {
+        if (stepFactors.Length != Steps)
+        {
+            throw new ArgumentException($"Expected {Steps} step factors, got {stepFactors.Length}.", nameof(stepFactors));
+        }
+
+        Permute(x, permuted);
+        foreach (var region in Regions)
+        {
+            if (region.Lanes != lanes)
+            {
+                continue;
+            }
+
+            float* slot = permuted + region.FirstSlot;
+            for (int v = 0; v < region.VectorCount; v++)
+            {
+                for (int k = 0; k < Steps; k++)
+                {
+                    float factor = stepFactors[k];
+                    for (int lane = 0; lane < lanes; lane++)
+                    {
+                        slot[lane] *= factor;
+                    }
+
+                    slot += lanes;
+                }
+            }
+        }
+    }
+
+    /// <summary>
     /// Codes that start in word <paramref name="word"/> of a row: the first one, how many lie wholly inside the
     /// word, and whether one more starts in it and ends in the next word.
     /// </summary>

@@ -88,6 +88,23 @@ internal static unsafe class QuantizedKernels
         }
     }
 
+    /// <summary>
+    /// Writes one activation row in the slot order of <paramref name="plan"/>, in the form that
+    /// <see cref="MatVecRows"/> reads on <paramref name="path"/>: scaled per step for the AVX2 kernel
+    /// (<see cref="QuantizedMatVec256"/>), plain otherwise.
+    /// </summary>
+    public static void PermuteForMatVec(CodePlan plan, KernelPath path, float* x, float* permuted)
+    {
+        if (UsesScaledActivations(path))
+        {
+            plan.PermuteScaled(x, permuted, QuantizedMatVec256.Lanes, QuantizedMatVec256.ActivationFactors(plan.Bits));
+        }
+        else
+        {
+            plan.Permute(x, permuted);
+        }
+    }
+
     /// <summary>Computes the sum of x over every quantization group.</summary>
     public static void GroupSums(float* x, int columns, int groupSize, float* sums, KernelPath path)
     {
@@ -103,6 +120,9 @@ internal static unsafe class QuantizedKernels
             };
         }
     }
+
+    private static bool UsesScaledActivations(KernelPath path) =>
+        path == KernelPath.Vector256 && QuantizedMatVec256.IsSupported;
 
     private static float Sum<TSimd, TVector>(float* values, int length)
         where TSimd : struct, ISimd<TVector>
@@ -147,6 +167,12 @@ internal static unsafe class QuantizedKernels
         if (path == KernelPath.Vector512 && QuantizedMatVec512.IsSupported)
         {
             QuantizedMatVec512.MatVecRows<TBits>(matrix, plan, permutedX, groupSums, rowStart, rowEnd, y, scratch);
+            return;
+        }
+
+        if (UsesScaledActivations(path))
+        {
+            QuantizedMatVec256.MatVecRows<TBits>(matrix, plan, permutedX, groupSums, rowStart, rowEnd, y, scratch);
             return;
         }
 

@@ -129,11 +129,23 @@ public sealed unsafe class QuantizedMatrix : WeightMatrix
         {
             fixed (float* input = x, output = y)
             {
+                // The kernel's reordered copy of the codes follows the quantized activations in the same scratch.
                 long bytes = QuantizedActivations.ScratchBytes(1, Columns, GroupSize);
-                var activations = QuantizedActivations.InScratch(ThreadScratch.Activations(bytes), 1, Columns, GroupSize);
+                byte* scratch = ThreadScratch.Activations(bytes + IntegerMatVec.PreparedBytes(Columns));
+                var activations = QuantizedActivations.InScratch(scratch, 1, Columns, GroupSize);
                 ActivationQuantizer.Quantize(input, 1, activations, ActivationPrecision, path);
-                var integerJob = new ReferenceIntegerMatVecJob(Layout, activations, output);
-                pool.Run(ref integerJob, Rows, Math.Max(1, MinimumChunkBytes / RowBytes));
+                int integerGrain = Math.Max(1, MinimumChunkBytes / RowBytes);
+                if (path == KernelPath.Scalar)
+                {
+                    var referenceJob = new ReferenceIntegerMatVecJob(Layout, activations, output);
+                    pool.Run(ref referenceJob, Rows, integerGrain);
+                    return;
+                }
+
+                void* prepared = IntegerMatVec.PrepareCodes(
+                    path, Bits, ActivationPrecision, activations.Codes, Columns, scratch + bytes);
+                var integerJob = new IntegerMatVecJob(Layout, activations, prepared, ActivationPrecision, path, output);
+                pool.Run(ref integerJob, Rows, integerGrain);
             }
 
             return;
@@ -159,7 +171,7 @@ public sealed unsafe class QuantizedMatrix : WeightMatrix
                     // The AVX-512 kernel reads the group sums 16 at a time, so the padding must hold zeros.
                     float* groupSums = permuted + plan.PermutedLength;
                     new Span<float>(groupSums + GroupsPerRow, paddedGroups - GroupsPerRow).Clear();
-                    plan.Permute(input, permuted);
+                    QuantizedKernels.PermuteForMatVec(plan, path, input, permuted);
                     QuantizedKernels.GroupSums(input, Columns, GroupSize, groupSums, path);
                     var job = new MatVecJob(Layout, plan, path, permuted, groupSums, output);
                     pool.Run(ref job, Rows, grain);
@@ -229,6 +241,21 @@ public sealed unsafe class QuantizedMatrix : WeightMatrix
             {
                 y[row] = QuantizedReference.DotRowQuantized(layout, row, x.Codes, x.Scales, x.Sums);
             }
+        }
+    }
+
+    private readonly struct IntegerMatVecJob(
+        QuantizedLayout layout,
+        QuantizedActivations x,
+        void* prepared,
+        ActivationPrecision precision,
+        KernelPath path,
+        float* y) : IRangeJob
+    {
+        public void Execute(int start, int end)
+        {
+            float* scratch = ThreadScratch.RowParameters(IntegerMatVec.ScratchLength(layout));
+            IntegerMatVec.MatVecRows(layout, x, prepared, precision, path, start, end, y, scratch);
         }
     }
 

@@ -1,0 +1,487 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.Arm;
+using System.Runtime.Intrinsics.X86;
+using Waldwicht.Numerics.Matrices;
+
+namespace Waldwicht.Numerics.Kernels;
+
+/// <summary>
+/// Matrix-vector kernels that multiply the integer codes of MLX affine-quantized rows with quantized activations
+/// (<see cref="QuantizedActivations"/>) and compute Σ_g (scale_g·d_g)·Σ(code·q) + Σ_g bias_g·Σx_g, the same sum
+/// as <see cref="QuantizedReference.DotRowQuantized"/>.
+/// </summary>
+/// <remarks>
+/// <para>
+/// The general kernels unpack codes in registers, in natural order, into 16-bit lanes. Eight codes of b bits fill exactly b bytes,
+/// and a code never spans more than two bytes, so one byte shuffle puts into each 16-bit lane the two bytes that
+/// hold its code. A multiply by 2^(16−s−b), where s is the code's bit offset in the lower byte, moves the code to
+/// the top b bits, and a logical right shift by 16−b leaves it alone in the lane. The same three steps serve
+/// every bit width, including the widths whose codes straddle uint32 words (3, 5 and 6 bits). The AVX2 kernels for
+/// 4-bit codes skip the shuffle and the multiply: a shift and a mask take each nibble out of its 16-bit word or
+/// byte, and <see cref="PrepareCodes"/> reorders the activations to match once per call.
+/// </para>
+/// <para>
+/// Integer sums are exact: a group of at most 128 products of codes ≤ 255 with |q| ≤ 32767 stays below 2^31.
+/// The per-lane int32 sums of each group (of each 64-column block in the 4-bit kernels) are converted to float and
+/// scaled, so results differ from the reference only
+/// in the float rounding and summation order.
+/// </para>
+/// <para>
+/// With int8 activations, the AVX2 byte kernel packs the codes of 32 columns into bytes and multiplies them
+/// with the activations by vpmaddubsw, or vpdpbusd where AVX-VNNI exists. vpmaddubsw saturates pair sums at
+/// int16, which 8-bit codes (2·255·127 > 32767) could reach, so 8-bit codes always take the 16-bit kernel, whose
+/// products are exact for int8 activations as well.
+/// </para>
+/// <para>
+/// NOTE: only the AVX2 and SSE branches have run on hardware. The AVX-VNNI branches (vpdpwssd, vpdpbusd), the
+/// ARM64 AdvSimd branches and the portable fallback compile but are untested, and the Vector512 path runs the
+/// AVX2 kernels because no AVX-512 integer kernel exists yet. Without AVX2, int8 activations take the 16-bit
+/// kernel, which is exact but no faster, because no ARM64 dot-product (Dp) kernel exists yet.
+/// </para>
+/// </remarks>
+internal static unsafe class IntegerMatVec
+{
+    // Bytes past a row's end that the vector loads may touch, because they read 16 or 32 bytes where the last
+    // step needs fewer.
+    private const int LoadSlack = 16;
+
+    /// <summary>Floats of scratch that <see cref="MatVecRows"/> needs per thread.</summary>
+    public static int ScratchLength(in QuantizedLayout matrix) =>
+        2 * (matrix.GroupsPerRow + 16) + matrix.WordsPerRow + LoadSlack / sizeof(float);
+
+    /// <summary>Bytes of reordered activation codes that <see cref="PrepareCodes"/> may write.</summary>
+    public static long PreparedBytes(int columns) => 2L * (columns + 64);
+
+    /// <summary>
+    /// Writes the activation codes in the order that the kernel for this path, bit width and precision reads, and
+    /// returns <paramref name="destination"/>; or returns null when that kernel reads
+    /// <see cref="QuantizedActivations.Codes"/> as they are. <paramref name="destination"/> must hold
+    /// <see cref="PreparedBytes"/> bytes.
+    /// </summary>
+    public static void* PrepareCodes(
+        KernelPath path, int bits, ActivationPrecision precision, short* codes, int columns, void* destination)
+    {
+        switch (Choose(path, bits, precision))
+        {
+            case Kernel.Nibbles16:
+                PermuteNibbles16(codes, columns, (short*)destination);
+                return destination;
+            case Kernel.Nibbles8:
+                PermuteNibbles8(codes, columns, (sbyte*)destination);
+                return destination;
+            case Kernel.Bytes256:
+                PermuteBytes(codes, columns, (sbyte*)destination);
+                return destination;
+            default:
+                return null;
+        }
+    }
+
+    /// <summary>
+    /// Computes y[r] for rows <paramref name="rowStart"/> to <paramref name="rowEnd"/> − 1 against one quantized
+    /// activation row. <paramref name="prepared"/> is what <see cref="PrepareCodes"/> returned for the same path,
+    /// bit width and precision. <paramref name="scratch"/> must have room for <see cref="ScratchLength"/> floats.
+    /// <paramref name="path"/> must not be <see cref="KernelPath.Scalar"/>.
+    /// </summary>
+    public static void MatVecRows(
+        in QuantizedLayout matrix,
+        in QuantizedActivations x,
+        void* prepared,
+        ActivationPrecision precision,
+        KernelPath path,
+        int rowStart,
+        int rowEnd,
+        float* y,
+        float* scratch)
+    {
+        int groups = matrix.GroupsPerRow;
+        float* scales = scratch;
+        float* biases = scratch + groups + 16;
+        byte* rowCopy = (byte*)(biases + groups + 16);
+        int rowBytes = matrix.WordsPerRow * sizeof(uint);
+        var tables = UnpackTables.For(matrix.Bits);
+        var kernel = Choose(path, matrix.Bits, precision);
+
+        for (int row = rowStart; row < rowEnd; row++)
+        {
+            long groupOffset = (long)row * groups;
+            ElementKernels.ToSingle(matrix.Scales, matrix.ScaleType, groupOffset, scales, groups, path);
+            ElementKernels.ToSingle(matrix.Biases, matrix.ScaleType, groupOffset, biases, groups, path);
+            for (int g = 0; g < groups; g++)
+            {
+                scales[g] *= x.Scales[g];
+            }
+
+            // The loads run up to LoadSlack bytes past the row, so a row too close to the end of the packed
+            // array is read from a copy.
+            byte* packed = (byte*)matrix.RowWords(row);
+            if ((long)(matrix.Rows - 1 - row) * rowBytes < LoadSlack)
+            {
+                Buffer.MemoryCopy(packed, rowCopy, rowBytes, rowBytes);
+                packed = rowCopy;
+            }
+
+            float sum = kernel switch
+            {
+                Kernel.Nibbles16 => DotNibbles16(packed, (short*)prepared, scales, matrix.Columns, matrix.GroupSize),
+                Kernel.Nibbles8 => DotNibbles8(packed, (sbyte*)prepared, scales, matrix.Columns, matrix.GroupSize),
+                Kernel.Bytes256 => DotBytes256(packed, (sbyte*)prepared, scales, groups, matrix.GroupSize, matrix.Bits, tables),
+                Kernel.Shorts256 => DotShorts256(packed, x.Codes, scales, groups, matrix.GroupSize, matrix.Bits, tables),
+                _ => DotShorts128(packed, x.Codes, scales, groups, matrix.GroupSize, matrix.Bits, tables),
+            };
+
+            y[row] = sum + ElementKernels.Dot(biases, x.Sums, groups, path);
+        }
+    }
+
+    private static Kernel Choose(KernelPath path, int bits, ActivationPrecision precision)
+    {
+        if (path < KernelPath.Vector256 || !Avx2.IsSupported)
+        {
+            return Kernel.Shorts128;
+        }
+
+        bool int8 = precision == ActivationPrecision.Int8;
+        if (bits == 4)
+        {
+            return int8 ? Kernel.Nibbles8 : Kernel.Nibbles16;
+        }
+
+        return int8 && bits < 8 ? Kernel.Bytes256 : Kernel.Shorts256;
+    }
+
+    // Int16 order for DotNibbles16: within every block of 64 columns, slot 16k + j holds column 4j + k, which is
+    // nibble k of 16-bit word j. Slots past the last column hold 0.
+    private static void PermuteNibbles16(short* codes, int columns, short* destination)
+    {
+        for (int block = 0; block < columns; block += 64)
+        {
+            for (int k = 0; k < 4; k++)
+            {
+                for (int j = 0; j < 16; j++)
+                {
+                    int column = block + 4 * j + k;
+                    destination[block + 16 * k + j] = column < columns ? codes[column] : (short)0;
+                }
+            }
+        }
+    }
+
+    // Int8 order for DotNibbles8: within every block of 64 columns, slots 0-31 hold the even columns (low nibbles
+    // of the 32 bytes) and slots 32-63 the odd columns (high nibbles). Slots past the last column hold 0.
+    private static void PermuteNibbles8(short* codes, int columns, sbyte* destination)
+    {
+        for (int block = 0; block < columns; block += 64)
+        {
+            for (int i = 0; i < 32; i++)
+            {
+                int even = block + 2 * i;
+                destination[block + i] = even < columns ? (sbyte)codes[even] : (sbyte)0;
+                destination[block + 32 + i] = even + 1 < columns ? (sbyte)codes[even + 1] : (sbyte)0;
+            }
+        }
+    }
+
+    // Int8 order for DotBytes256: within every block of 32 columns, byte 2i holds column i and byte 2i+1 holds
+    // column 16+i.
+    private static void PermuteBytes(short* codes, int columns, sbyte* destination)
+    {
+        for (int block = 0; block < columns; block += 32)
+        {
+            for (int i = 0; i < 16; i++)
+            {
+                destination[block + 2 * i] = (sbyte)codes[block + i];
+                destination[block + 2 * i + 1] = (sbyte)codes[block + 16 + i];
+            }
+        }
+    }
+
+    // 4-bit codes times int16 activations: each 16-bit word contains four codes, which a shift and a mask take out
+    // without a shuffle or a multiply, 64 columns (32 bytes) per step.
+    private static float DotNibbles16(byte* packed, short* codes, float* scales, int columns, int groupSize)
+    {
+        var mask = Vector256.Create((ushort)0x000F);
+        var total = Vector256<float>.Zero;
+        for (int c = 0; c < columns; c += 64)
+        {
+            var words = Vector256.Load((ushort*)packed);
+            var code0 = Avx2.And(words, mask).AsInt16();
+            var code1 = Avx2.And(Avx2.ShiftRightLogical(words, 4), mask).AsInt16();
+            var code2 = Avx2.And(Avx2.ShiftRightLogical(words, 8), mask).AsInt16();
+            var code3 = Avx2.ShiftRightLogical(words, 12).AsInt16();
+            Vector256<int> sum;
+            if (AvxVnni.IsSupported)
+            {
+                sum = AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, code0, Vector256.Load(codes + c));
+                sum = AvxVnni.MultiplyWideningAndAdd(sum, code1, Vector256.Load(codes + c + 16));
+                sum = AvxVnni.MultiplyWideningAndAdd(sum, code2, Vector256.Load(codes + c + 32));
+                sum = AvxVnni.MultiplyWideningAndAdd(sum, code3, Vector256.Load(codes + c + 48));
+            }
+            else
+            {
+                var low = Avx2.Add(
+                    Avx2.MultiplyAddAdjacent(code0, Vector256.Load(codes + c)),
+                    Avx2.MultiplyAddAdjacent(code1, Vector256.Load(codes + c + 16)));
+                var high = Avx2.Add(
+                    Avx2.MultiplyAddAdjacent(code2, Vector256.Load(codes + c + 32)),
+                    Avx2.MultiplyAddAdjacent(code3, Vector256.Load(codes + c + 48)));
+                sum = Avx2.Add(low, high);
+            }
+
+            total = MultiplyAdd(Avx.ConvertToVector256Single(sum), BlockScales(scales, c, columns, groupSize), total);
+            packed += 32;
+        }
+
+        return Vector256.Sum(total);
+    }
+
+    // 4-bit codes times int8 activations: low and high nibbles of 32 bytes, each multiplied with its own 32
+    // activations by vpmaddubsw (vpdpbusd with AVX-VNNI), 64 columns per step. Pair sums stay below
+    // 2·15·127, so nothing saturates, even after the two halves are added in int16.
+    private static float DotNibbles8(byte* packed, sbyte* codes, float* scales, int columns, int groupSize)
+    {
+        var mask = Vector256.Create((byte)0x0F);
+        var ones = Vector256.Create((short)1);
+        var total = Vector256<float>.Zero;
+        for (int c = 0; c < columns; c += 64)
+        {
+            var bytes = Vector256.Load(packed);
+            var low = Avx2.And(bytes, mask);
+            var high = Avx2.And(Avx2.ShiftRightLogical(bytes.AsUInt16(), 4).AsByte(), mask);
+            var evens = Vector256.Load(codes + c);
+            var odds = Vector256.Load(codes + c + 32);
+            Vector256<int> sum;
+            if (AvxVnni.IsSupported)
+            {
+                sum = AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, low, evens);
+                sum = AvxVnni.MultiplyWideningAndAdd(sum, high, odds);
+            }
+            else
+            {
+                var pairs = Avx2.Add(Avx2.MultiplyAddAdjacent(low, evens), Avx2.MultiplyAddAdjacent(high, odds));
+                sum = Avx2.MultiplyAddAdjacent(pairs, ones);
+            }
+
+            total = MultiplyAdd(Avx.ConvertToVector256Single(sum), BlockScales(scales, c, columns, groupSize), total);
+            packed += 32;
+        }
+
+        return Vector256.Sum(total);
+    }
+
+    // Scales for the int32 lanes of a 64-column block, whose lanes 0-3 cover columns c to c+31 and lanes 4-7
+    // columns c+32 to c+63. With group size 32 the halves have their own groups, and a half past the last column
+    // gets scale 0, because the scratch after the last group is not initialized.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> BlockScales(float* scales, int c, int columns, int groupSize)
+    {
+        if (groupSize != 32)
+        {
+            return Vector256.Create(scales[c / groupSize]);
+        }
+
+        float upper = c + 32 < columns ? scales[(c >> 5) + 1] : 0f;
+        return Vector256.Create(Vector128.Create(scales[c >> 5]), Vector128.Create(upper));
+    }
+
+    // 16-bit codes times int16 activations with vpmaddwd (vpdpwssd with AVX-VNNI), 32 columns per step.
+    private static float DotShorts256(
+        byte* packed, short* codes, float* scales, int groups, int groupSize, int bits, UnpackTables tables)
+    {
+        var control = Vector256.Create(tables.Control);
+        var multipliers = Vector256.Create(tables.Multipliers);
+        var shift = Vector128.CreateScalar((ushort)(16 - bits));
+        int stepBytes = 4 * bits;
+        var total = Vector256<float>.Zero;
+        for (int g = 0; g < groups; g++)
+        {
+            var low = Vector256<int>.Zero;
+            var high = Vector256<int>.Zero;
+            for (int c = 0; c < groupSize; c += 32)
+            {
+                var first = Unpack256(packed, control, multipliers, shift);
+                var second = Unpack256(packed + 2 * bits, control, multipliers, shift);
+                var q0 = Vector256.Load(codes + c);
+                var q1 = Vector256.Load(codes + c + 16);
+                if (AvxVnni.IsSupported)
+                {
+                    low = AvxVnni.MultiplyWideningAndAdd(low, first, q0);
+                    high = AvxVnni.MultiplyWideningAndAdd(high, second, q1);
+                }
+                else
+                {
+                    low = Avx2.Add(low, Avx2.MultiplyAddAdjacent(first, q0));
+                    high = Avx2.Add(high, Avx2.MultiplyAddAdjacent(second, q1));
+                }
+
+                packed += stepBytes;
+            }
+
+            total = MultiplyAdd(Avx.ConvertToVector256Single(Avx2.Add(low, high)), Vector256.Create(scales[g]), total);
+            codes += groupSize;
+        }
+
+        return Vector256.Sum(total);
+    }
+
+    // Codes of fewer than 8 bits times int8 activations with vpmaddubsw and vpmaddwd (vpdpbusd with AVX-VNNI),
+    // 32 columns per step.
+    private static float DotBytes256(
+        byte* packed, sbyte* codes, float* scales, int groups, int groupSize, int bits, UnpackTables tables)
+    {
+        var control = Vector256.Create(tables.Control);
+        var multipliers = Vector256.Create(tables.Multipliers);
+        var ones = Vector256.Create((short)1);
+        var shift = Vector128.CreateScalar((ushort)(16 - bits));
+        int stepBytes = 4 * bits;
+        var total = Vector256<float>.Zero;
+        for (int g = 0; g < groups; g++)
+        {
+            var sum = Vector256<int>.Zero;
+            for (int c = 0; c < groupSize; c += 32)
+            {
+                // Columns 0-15 of the block go to the low byte of each 16-bit lane, columns 16-31 to the high byte.
+                var first = Unpack256(packed, control, multipliers, shift);
+                var second = Unpack256(packed + 2 * bits, control, multipliers, shift);
+                var pairs = Avx2.Or(first, Avx2.ShiftLeftLogical(second, 8)).AsByte();
+                var q = Vector256.Load(codes + c);
+                sum = AvxVnni.IsSupported
+                    ? AvxVnni.MultiplyWideningAndAdd(sum, pairs, q)
+                    : Avx2.Add(sum, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(pairs, q), ones));
+                packed += stepBytes;
+            }
+
+            total = MultiplyAdd(Avx.ConvertToVector256Single(sum), Vector256.Create(scales[g]), total);
+            codes += groupSize;
+        }
+
+        return Vector256.Sum(total);
+    }
+
+    // 16-bit codes times int16 activations with 128-bit vectors, 16 columns per step: SSE2 vpmaddwd on x64,
+    // widening multiply-accumulate on ARM64, portable widening otherwise.
+    private static float DotShorts128(
+        byte* packed, short* codes, float* scales, int groups, int groupSize, int bits, UnpackTables tables)
+    {
+        var control = Vector128.Create(tables.Control.AsSpan(0, 16));
+        var multipliers = Vector128.Create(tables.Multipliers.AsSpan(0, 8));
+        int shift = 16 - bits;
+        var total = Vector128<float>.Zero;
+        for (int g = 0; g < groups; g++)
+        {
+            var sum = Vector128<int>.Zero;
+            for (int c = 0; c < groupSize; c += 16)
+            {
+                var first = Unpack128(packed, control, multipliers, shift);
+                var second = Unpack128(packed + bits, control, multipliers, shift);
+                sum = MultiplyAddAdjacent(sum, first, Vector128.Load(codes + c));
+                sum = MultiplyAddAdjacent(sum, second, Vector128.Load(codes + c + 8));
+                packed += 2 * bits;
+            }
+
+            total += Vector128.ConvertToSingle(sum) * Vector128.Create(scales[g]);
+            codes += groupSize;
+        }
+
+        return Vector128.Sum(total);
+    }
+
+    // Unpacks 16 codes from the 2b bytes at packed (reading 16 bytes) into 16-bit lanes.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<short> Unpack256(
+        byte* packed, Vector256<byte> control, Vector256<ushort> multipliers, Vector128<ushort> shift)
+    {
+        var source = Avx2.BroadcastVector128ToVector256(packed);
+        var pairs = Avx2.Shuffle(source, control).AsUInt16();
+        return Avx2.ShiftRightLogical(Avx2.MultiplyLow(pairs, multipliers), shift).AsInt16();
+    }
+
+    // Unpacks 8 codes from the b bytes at packed (reading 16 bytes) into 16-bit lanes.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<short> Unpack128(
+        byte* packed, Vector128<byte> control, Vector128<ushort> multipliers, int shift)
+    {
+        var source = Vector128.Load(packed);
+        Vector128<byte> pairs;
+        if (Ssse3.IsSupported)
+        {
+            pairs = Ssse3.Shuffle(source, control);
+        }
+        else if (AdvSimd.Arm64.IsSupported)
+        {
+            pairs = AdvSimd.Arm64.VectorTableLookup(source, control);
+        }
+        else
+        {
+            pairs = Vector128.Shuffle(source, control);
+        }
+
+        return Vector128.ShiftRightLogical(pairs.AsUInt16() * multipliers, shift).AsInt16();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<int> MultiplyAddAdjacent(Vector128<int> sum, Vector128<short> left, Vector128<short> right)
+    {
+        if (Sse2.IsSupported)
+        {
+            return Sse2.Add(sum, Sse2.MultiplyAddAdjacent(left, right));
+        }
+
+        if (AdvSimd.IsSupported)
+        {
+            sum = AdvSimd.MultiplyWideningLowerAndAdd(sum, left.GetLower(), right.GetLower());
+            return AdvSimd.MultiplyWideningUpperAndAdd(sum, left, right);
+        }
+
+        var (leftLow, leftHigh) = Vector128.Widen(left);
+        var (rightLow, rightHigh) = Vector128.Widen(right);
+        return sum + leftLow * rightLow + leftHigh * rightHigh;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> MultiplyAdd(Vector256<float> a, Vector256<float> b, Vector256<float> addend) =>
+        Fma.IsSupported ? Fma.MultiplyAdd(a, b, addend) : Avx.Add(Avx.Multiply(a, b), addend);
+
+    private enum Kernel
+    {
+        Shorts128,
+        Shorts256,
+        Bytes256,
+        Nibbles16,
+        Nibbles8,
+    }
+
+    /// <summary>
+    /// Byte-shuffle control and multipliers that unpack 16 codes of one bit width from 2b bytes: lanes 0-7 from
+    /// the first b bytes and lanes 8-15 from the next b bytes. Both halves index from the start of the 2b bytes,
+    /// because the 256-bit kernels broadcast the same 16 bytes to both 128-bit halves.
+    /// </summary>
+    private sealed class UnpackTables
+    {
+        private static readonly UnpackTables?[] s_tables = new UnpackTables?[9];
+
+        private UnpackTables(int bits)
+        {
+            Control = new byte[32];
+            Multipliers = new ushort[16];
+            for (int i = 0; i < 16; i++)
+            {
+                int bit = i * bits;
+                int lowByte = bit >> 3;
+                int offset = bit & 7;
+                Control[2 * i] = (byte)lowByte;
+
+                // 0x80 zeroes the upper byte when the code lies wholly in the lower one.
+                Control[2 * i + 1] = offset + bits > 8 ? (byte)(lowByte + 1) : (byte)0x80;
+                Multipliers[i] = (ushort)(1 << (16 - offset - bits));
+            }
+        }
+
+        public byte[] Control { get; }
+
+        public ushort[] Multipliers { get; }
+
+        public static UnpackTables For(int bits) => s_tables[bits] ??= new UnpackTables(bits);
+    }
+}
