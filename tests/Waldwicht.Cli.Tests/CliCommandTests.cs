@@ -71,7 +71,7 @@ public sealed class CliCommandTests : IDisposable
     public void InspectAgreesWithQuantizePlan()
     {
         string output = Path.Combine(_scratch, "winzling");
-        var plan = CliRunner.Run("quantize", "--model", TestData.Path("tiny-gemma4"), "--recipe", "winzling", "--group-size", "32", "--output", output, "--plan");
+        var plan = CliRunner.Run("quantize", "--model", TestData.Path("tiny-gemma4"), "--recipe", "winzling", "--group-size", "32", "--plan");
         var quantize = CliRunner.Run("quantize", "--model", TestData.Path("tiny-gemma4"), "--recipe", "winzling", "--group-size", "32", "--output", output);
         var inspect = CliRunner.Run("inspect", "--model", output);
 
@@ -89,6 +89,15 @@ public sealed class CliCommandTests : IDisposable
             var inspectRow = inspectLines.Single(line => System.Text.RegularExpressions.Regex.IsMatch(line, $"^│ {component} +│"));
             Assert.Contains($" {parameters} ", inspectRow);
         }
+    }
+
+    [Fact]
+    public void QuantizeWithoutOutputIsRejected()
+    {
+        var result = CliRunner.Run("quantize", "--model", TestData.Path("tiny-gemma4"), "--recipe", "winzling");
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("'--output' is required unless --plan", result.StandardError);
     }
 
     [Fact]

@@ -28,10 +28,9 @@ internal static class QuantizeCommand
                 + "(components: default, attention/attn, mlp, ple_embeddings/ple, ple_gate_proj/gate, main_embed_lmhead/embed; @G sets the group size).",
             Required = true,
         };
-        var output = new Option<string>("--output", "-o")
+        var output = new Option<string?>("--output", "-o")
         {
-            Description = "Folder to create for the quantized model. It appears only when the conversion succeeded.",
-            Required = true,
+            Description = "Folder to create for the quantized model (required unless --plan). It appears only when the conversion succeeded.",
         };
         var groupSize = new Option<int?>("--group-size", "-g")
         {
@@ -98,15 +97,21 @@ internal static class QuantizeCommand
                 Force = parse.GetValue(force),
                 Threads = threadCount,
             };
-            string outputDirectory = parse.GetValue(output)!;
-            string source = await ModelResolution.ResolveAsync(parse.GetValue(model), cancellationToken);
-            if (!parse.GetValue(plan))
+            string? outputDirectory = parse.GetValue(output);
+            bool planOnly = parse.GetValue(plan);
+            if (outputDirectory is null && !planOnly)
             {
-                CheckpointQuantizer.CheckOutputLocation(source, outputDirectory, options.Force);
+                throw new CliException("Option '--output' is required unless --plan is given.");
+            }
+
+            string source = await ModelResolution.ResolveAsync(parse.GetValue(model), cancellationToken);
+            if (!planOnly)
+            {
+                CheckpointQuantizer.CheckOutputLocation(source, outputDirectory!, options.Force);
             }
 
             var quantizationPlan = QuantizationPlanner.Plan(source, options);
-            if (parse.GetValue(plan))
+            if (planOnly)
             {
                 PrintPlan(quantizationPlan);
                 PrintWarnings(quantizationPlan.Warnings);
@@ -115,7 +120,7 @@ internal static class QuantizeCommand
 
             using var interrupt = new InterruptSource(cancellationToken);
             var stopwatch = Stopwatch.StartNew();
-            var result = await RunWithProgressAsync(quantizationPlan, outputDirectory, interrupt.Token);
+            var result = await RunWithProgressAsync(quantizationPlan, outputDirectory!, interrupt.Token);
             PrintWarnings(result.Warnings);
             Console.Error.WriteLine(string.Create(
                 CultureInfo.InvariantCulture,

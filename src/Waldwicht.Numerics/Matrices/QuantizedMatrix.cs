@@ -187,7 +187,7 @@ public sealed unsafe class QuantizedMatrix : WeightMatrix
     protected override void MatMulCore(ReadOnlySpan<float> x, int count, Span<float> y, WorkerPool pool)
     {
         var path = KernelPath;
-        if (path == KernelPath.Scalar || count < MinimumTiledCount || ActivationPrecision != ActivationPrecision.Float32)
+        if (path == KernelPath.Scalar || count < MinimumTiledCount)
         {
             base.MatMulCore(x, count, y, pool);
             return;
