@@ -157,6 +157,20 @@ public sealed class CliCommandTests : IDisposable
     }
 
     [Fact]
+    public void MissingFolderLookedUpOfflineIsExplained()
+    {
+        var environment = new Dictionary<string, string>
+        {
+            ["HF_HUB_OFFLINE"] = "1",
+            ["HF_HOME"] = Path.Combine(_scratch, "hf-home"),
+        };
+        var result = CliRunner.Run(environment, "inspect", "--model", "no-such-org/no-such-model");
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("There is no local folder 'no-such-org/no-such-model'", result.StandardError);
+    }
+
+    [Fact]
     public void LogitsIntoMissingFolderLeavesNothing()
     {
         string output = Path.Combine(_scratch, "missing", "logits.safetensors");

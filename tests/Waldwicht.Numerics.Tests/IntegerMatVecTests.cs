@@ -151,13 +151,22 @@ public sealed unsafe class IntegerMatVecTests : IDisposable
             var quantized = matrix.Create(path, precision);
             var x = TestVectors.Random(1536, bits);
             var y = new float[64];
-            quantized.MatVec(x, y, pool);
+            for (int warmUp = 0; warmUp < 3; warmUp++)
+            {
+                quantized.MatVec(x, y, pool);
+            }
 
-            long before = GC.GetAllocatedBytesForCurrentThread();
-            quantized.MatVec(x, y, pool);
-            long after = GC.GetAllocatedBytesForCurrentThread();
+            // A kernel that allocates does so on every call. The runtime can allocate once in a while on this
+            // thread as well (tiered compilation under load), so the fewest bytes of three calls must be 0.
+            long fewest = long.MaxValue;
+            for (int attempt = 0; attempt < 3 && fewest > 0; attempt++)
+            {
+                long before = GC.GetAllocatedBytesForCurrentThread();
+                quantized.MatVec(x, y, pool);
+                fewest = Math.Min(fewest, GC.GetAllocatedBytesForCurrentThread() - before);
+            }
 
-            Assert.True(after == before, $"{bits} bits: {after - before} bytes allocated");
+            Assert.True(fewest == 0, $"{bits} bits: {fewest} bytes allocated");
         }
     }
 

@@ -36,6 +36,11 @@ internal static class HubDownload
                 });
             return folder;
         }
+        catch (ModelSourceException ex) when (ex.Error is ModelSourceError.NotFound or ModelSourceError.OfflineCacheMiss
+            or ModelSourceError.NetworkUnavailable or ModelSourceError.Timeout or ModelSourceError.AccessDenied)
+        {
+            throw new CliException($"There is no local folder '{model}', so it was looked up as a Hugging Face repo id. {ex.Message}");
+        }
         catch (ModelSourceException ex)
         {
             throw new CliException(ex.Message);

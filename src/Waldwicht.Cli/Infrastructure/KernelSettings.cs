@@ -38,4 +38,12 @@ internal static class KernelSettings
             _ => throw new CliException($"--activations must be f32, int16 or int8; got '{activations}'."),
         };
     }
+
+    /// <summary>Returns the --activations value that selects <paramref name="precision"/>.</summary>
+    public static string ActivationsName(ActivationPrecision precision) => precision switch
+    {
+        ActivationPrecision.Int16 => "int16",
+        ActivationPrecision.Int8 => "int8",
+        _ => "f32",
+    };
 }

@@ -106,5 +106,13 @@ public static class ModelLocator
         || text.StartsWith('~')
         || text.Contains('\\', StringComparison.Ordinal)
         || (text.Length >= 2 && char.IsAsciiLetter(text[0]) && text[1] == ':')
-        || text.Split('@')[0].Count(c => c == '/') > 1;
+        || text.Split('@')[0].Count(c => c == '/') > 1
+        || FirstSegmentIsLocalFolder(text);
+
+    // "models/e2b" reads as a repo id, but when ./models exists the user almost certainly means a folder in it.
+    private static bool FirstSegmentIsLocalFolder(string text)
+    {
+        int slash = text.IndexOf('/', StringComparison.Ordinal);
+        return slash > 0 && Directory.Exists(text[..slash]);
+    }
 }
