@@ -205,6 +205,16 @@ public sealed class CliCommandTests : IDisposable
     }
 
     [Fact]
+    public void NonNumericTemperatureIsExplained()
+    {
+        var result = CliRunner.Run("generate", "--model", TestData.Path("tiny-gemma4"), "--prompt-tokens", "2", "--temperature", "abc");
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("--temperature: 'abc' is not a number", result.StandardError);
+        Assert.DoesNotContain("System.", result.StandardError);
+    }
+
+    [Fact]
     public void UnknownActivationPrecisionIsRejected()
     {
         var result = CliRunner.Run("generate", "--model", TestData.Path("tiny-gemma4"), "--prompt-tokens", "2", "--activations", "int4");

@@ -1,4 +1,6 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Globalization;
 using Waldwicht.Runtime.Sampling;
 
 namespace Waldwicht.Cli.Infrastructure;
@@ -9,17 +11,18 @@ internal sealed class SamplingArguments
     private readonly Option<float?> _temperature = new("--temperature", "--temp")
     {
         Description = "Sampling temperature; 0 picks the most likely token (greedy).",
+        CustomParser = ParseSingle,
     };
 
-    private readonly Option<float?> _topP = new("--top-p") { Description = "Nucleus sampling: keep the most likely tokens up to this probability mass (0 < p <= 1; 1 = off)." };
+    private readonly Option<float?> _topP = new("--top-p") { Description = "Nucleus sampling: keep the most likely tokens up to this probability mass (0 < p <= 1; 1 = off).", CustomParser = ParseSingle };
 
-    private readonly Option<int?> _topK = new("--top-k") { Description = "Keep only the K most likely tokens (0 = off)." };
+    private readonly Option<int?> _topK = new("--top-k") { Description = "Keep only the K most likely tokens (0 = off).", CustomParser = ParseInt32 };
 
-    private readonly Option<float?> _minP = new("--min-p") { Description = "Drop tokens less likely than this fraction of the most likely one (0 = off)." };
+    private readonly Option<float?> _minP = new("--min-p") { Description = "Drop tokens less likely than this fraction of the most likely one (0 = off).", CustomParser = ParseSingle };
 
-    private readonly Option<float?> _repetitionPenalty = new("--repetition-penalty") { Description = "Penalty for tokens of the last 64 (1 = off)." };
+    private readonly Option<float?> _repetitionPenalty = new("--repetition-penalty") { Description = "Penalty for tokens of the last 64 (1 = off).", CustomParser = ParseSingle };
 
-    private readonly Option<int?> _seed = new("--seed") { Description = "Random seed, for reproducible sampling." };
+    private readonly Option<int?> _seed = new("--seed") { Description = "Random seed, for reproducible sampling.", CustomParser = ParseInt32 };
 
     /// <summary>Adds the options to a command.</summary>
     public void AddTo(Command command)
@@ -55,4 +58,31 @@ internal sealed class SamplingArguments
 
         return options;
     }
+
+    private static float? ParseSingle(ArgumentResult result)
+    {
+        string text = result.Tokens.Count == 1 ? result.Tokens[0].Value : "";
+        if (float.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out float value))
+        {
+            return value;
+        }
+
+        result.AddError($"{OptionName(result)}: '{text}' is not a number; use a decimal such as 0.7.");
+        return null;
+    }
+
+    private static int? ParseInt32(ArgumentResult result)
+    {
+        string text = result.Tokens.Count == 1 ? result.Tokens[0].Value : "";
+        if (int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out int value))
+        {
+            return value;
+        }
+
+        result.AddError($"{OptionName(result)}: '{text}' is not a whole number.");
+        return null;
+    }
+
+    private static string OptionName(ArgumentResult result) =>
+        result.Parent is OptionResult option ? option.Option.Name : "option";
 }
