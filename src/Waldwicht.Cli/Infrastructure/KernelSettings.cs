@@ -22,6 +22,14 @@ internal static class KernelSettings
         return WorkerPool.Shared.DegreeOfParallelism;
     }
 
+    // The --activations values and the precisions they select.
+    private static readonly (string Name, ActivationPrecision Precision)[] s_activations =
+    [
+        ("f32", ActivationPrecision.Float32),
+        ("int16", ActivationPrecision.Int16),
+        ("int8", ActivationPrecision.Int8),
+    ];
+
     /// <summary>Sets the activation precision of quantized matrices loaded afterwards, when the option is given.</summary>
     public static void ApplyActivations(string? activations)
     {
@@ -30,20 +38,19 @@ internal static class KernelSettings
             return;
         }
 
-        QuantizedMatrix.DefaultActivationPrecision = activations switch
+        foreach (var (name, precision) in s_activations)
         {
-            "f32" => ActivationPrecision.Float32,
-            "int16" => ActivationPrecision.Int16,
-            "int8" => ActivationPrecision.Int8,
-            _ => throw new CliException($"--activations must be f32, int16 or int8; got '{activations}'."),
-        };
+            if (name == activations)
+            {
+                QuantizedMatrix.DefaultActivationPrecision = precision;
+                return;
+            }
+        }
+
+        throw new CliException($"--activations must be f32, int16 or int8; got '{activations}'.");
     }
 
     /// <summary>Returns the --activations value that selects <paramref name="precision"/>.</summary>
-    public static string ActivationsName(ActivationPrecision precision) => precision switch
-    {
-        ActivationPrecision.Int16 => "int16",
-        ActivationPrecision.Int8 => "int8",
-        _ => "f32",
-    };
+    public static string ActivationsName(ActivationPrecision precision) =>
+        Array.Find(s_activations, entry => entry.Precision == precision).Name ?? "f32";
 }

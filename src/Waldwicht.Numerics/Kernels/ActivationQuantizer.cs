@@ -59,8 +59,8 @@ internal readonly unsafe struct QuantizedActivations
 /// <summary>
 /// Quantizes float activations per group to signed integers: d = max|x|/qmax, q = round(x/d) (to nearest,
 /// ties to even) with qmax = 32767 for <see cref="ActivationPrecision.Int16"/> and 127 for
-/// <see cref="ActivationPrecision.Int8"/>. Every path gives the same codes and scales bit for bit; the sums may
-/// differ in the last bits because the summation order follows the vector width.
+/// <see cref="ActivationPrecision.Int8"/>. Every path gives the same codes and scales bit for bit. The sums may
+/// differ in the last bits, because the summation order follows the vector width.
 /// </summary>
 internal static unsafe class ActivationQuantizer
 {

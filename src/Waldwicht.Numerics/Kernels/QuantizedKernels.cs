@@ -160,10 +160,6 @@ internal static unsafe class QuantizedKernels
         float* scratch)
         where TBits : struct, IBitWidth
     {
-        int groups = matrix.GroupsPerRow;
-        int groupShift = BitOperations.Log2((uint)matrix.GroupSize);
-        float* scales = scratch;
-        float* biases = scratch + groups + 16;
         if (path == KernelPath.Vector512 && QuantizedMatVec512.IsSupported)
         {
             QuantizedMatVec512.MatVecRows<TBits>(matrix, plan, permutedX, groupSums, rowStart, rowEnd, y, scratch);
@@ -176,6 +172,10 @@ internal static unsafe class QuantizedKernels
             return;
         }
 
+        int groups = matrix.GroupsPerRow;
+        int groupShift = BitOperations.Log2((uint)matrix.GroupSize);
+        float* scales = scratch;
+        float* biases = scratch + groups + 16;
         for (int row = rowStart; row < rowEnd; row++)
         {
             long groupOffset = (long)row * groups;

@@ -14,13 +14,15 @@ namespace Waldwicht.Numerics.Kernels;
 /// </summary>
 /// <remarks>
 /// For codes of 3, 5 and 6 bits, each lane is first shifted by its own offset so that its codes sit at multiples of
-/// the code width; every further step is a shift by a constant. A lane with one code fewer than the others reads part
+/// the code width. Every further step is then a shift by a constant. A lane with one code fewer than the others reads part
 /// of the code that continues into the next word in its last full step, and its slot in the permuted activations is
 /// 0, so that product vanishes. In the 16-lane region the word index modulo the plan's period grows by one per
 /// vector (16 ≡ 1 modulo 3 and 5), so vector v reads the shift counts of phase v mod period.
 /// </remarks>
 internal static unsafe class QuantizedMatVec512
 {
+    // NOTE: the tests cover this kernel only on AVX-512 hardware, and its last changes have not been run there.
+
     /// <summary>True when this processor runs the kernel.</summary>
     public static bool IsSupported => Avx512F.IsSupported;
 
@@ -90,9 +92,9 @@ internal static unsafe class QuantizedMatVec512
         }
     }
 
-    // Software prefetch: the hardware prefetchers stop at 4 KB page boundaries and fall behind when the loop is busy
-    // computing, so each pair of rows first requests the pair about this many bytes of packed words ahead, with its
-    // scales and biases. One core streams about 1.7× faster with it (2 KB ahead measured best on Zen 4).
+    // Software prefetch: the hardware prefetchers stop at 4 KB page boundaries and fall behind while the loop computes.
+    // Each pair of rows therefore first requests the packed words about this many bytes ahead, with their scales and
+    // biases. On one Zen 4 core this streamed about 1.7× faster, and 2 KB ahead measured best.
     private const int PrefetchBytes = 2048;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -48,7 +48,7 @@ internal unsafe interface ISimd<TVector>
     static abstract TVector WordsToSingle(TVector words);
 
     /// <summary>
-    /// The lookup table that <see cref="CodesToSingle"/> reads for <paramref name="bits"/>-bit codes: entry i holds
+    /// The lookup table that <see cref="CodesToSingle"/> reads for <paramref name="bits"/>-bit codes: entry i contains
     /// the code in the low bits of i, as a float. <paramref name="high"/> continues it for tables of 2·Lanes
     /// entries. Kernels create it once, outside their loops, so that it stays in registers.
     /// </summary>

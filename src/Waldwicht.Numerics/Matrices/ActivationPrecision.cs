@@ -8,9 +8,9 @@ namespace Waldwicht.Numerics.Matrices;
 /// The integer modes quantize every group of <see cref="QuantizedMatrix.GroupSize"/> activations with its own
 /// scale d = max|x|/qmax and compute Σ_g scale_g·d_g·Σ(code·q) + bias_g·Σx, where Σx is the exact float sum of the
 /// group. The rounding error of each activation is at most d/2. The precision applies to matrix-vector products
-/// (decode) and to matrix-matrix products of up to three activation rows; longer products (prefill) are compute-bound and
-/// always use the tiled float path, so a prompt split into single-token chunks can give slightly different logits
-/// than one pass in the integer modes.
+/// (decode) and to matrix-matrix products of up to three activation rows. Longer products (prefill) are compute-bound
+/// and always use the tiled float path. In the integer modes, a prompt split into single-token chunks can therefore
+/// give slightly different logits than one pass.
 /// </remarks>
 public enum ActivationPrecision
 {

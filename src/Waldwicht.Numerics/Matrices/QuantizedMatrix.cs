@@ -124,64 +124,71 @@ public sealed unsafe class QuantizedMatrix : WeightMatrix
 
     protected override void MatVecCore(ReadOnlySpan<float> x, Span<float> y, WorkerPool pool)
     {
-        var path = KernelPath;
-        if (ActivationPrecision != ActivationPrecision.Float32)
-        {
-            fixed (float* input = x, output = y)
-            {
-                // The kernel's reordered copy of the codes follows the quantized activations in the same scratch.
-                long bytes = QuantizedActivations.ScratchBytes(1, Columns, GroupSize);
-                byte* scratch = ThreadScratch.Activations(bytes + IntegerMatVec.PreparedBytes(Columns));
-                var activations = QuantizedActivations.InScratch(scratch, 1, Columns, GroupSize);
-                ActivationQuantizer.Quantize(input, 1, activations, ActivationPrecision, path);
-                int integerGrain = Math.Max(1, MinimumChunkBytes / RowBytes);
-                if (path == KernelPath.Scalar)
-                {
-                    var referenceJob = new ReferenceIntegerMatVecJob(Layout, activations, output);
-                    pool.Run(ref referenceJob, Rows, integerGrain);
-                    return;
-                }
-
-                void* prepared = IntegerMatVec.PrepareCodes(
-                    path, Bits, ActivationPrecision, activations.Codes, Columns, scratch + bytes);
-                var integerJob = new IntegerMatVecJob(Layout, activations, prepared, ActivationPrecision, path, output);
-                pool.Run(ref integerJob, Rows, integerGrain);
-            }
-
-            return;
-        }
-
         int grain = Math.Max(1, MinimumChunkBytes / RowBytes);
         fixed (float* input = x, output = y)
         {
-            if (path == KernelPath.Scalar)
+            if (ActivationPrecision == ActivationPrecision.Float32)
             {
-                var referenceJob = new ReferenceMatVecJob(Layout, input, output);
-                pool.Run(ref referenceJob, Rows, grain);
-                return;
+                MatVecFloat(input, output, pool, grain);
             }
-
-            var plan = Plan;
-            int paddedGroups = (GroupsPerRow + 15) & ~15;
-            float[] buffer = ArrayPool<float>.Shared.Rent(plan.PermutedLength + paddedGroups);
-            try
+            else
             {
-                fixed (float* permuted = buffer)
-                {
-                    // The AVX-512 kernel reads the group sums 16 at a time, so the padding must hold zeros.
-                    float* groupSums = permuted + plan.PermutedLength;
-                    new Span<float>(groupSums + GroupsPerRow, paddedGroups - GroupsPerRow).Clear();
-                    QuantizedKernels.PermuteForMatVec(plan, path, input, permuted);
-                    QuantizedKernels.GroupSums(input, Columns, GroupSize, groupSums, path);
-                    var job = new MatVecJob(Layout, plan, path, permuted, groupSums, output);
-                    pool.Run(ref job, Rows, grain);
-                }
-            }
-            finally
-            {
-                ArrayPool<float>.Shared.Return(buffer);
+                MatVecInteger(input, output, pool, grain);
             }
         }
+    }
+
+    private void MatVecFloat(float* input, float* output, WorkerPool pool, int grain)
+    {
+        var path = KernelPath;
+        if (path == KernelPath.Scalar)
+        {
+            var referenceJob = new ReferenceMatVecJob(Layout, input, output);
+            pool.Run(ref referenceJob, Rows, grain);
+            return;
+        }
+
+        var plan = Plan;
+        int paddedGroups = (GroupsPerRow + 15) & ~15;
+        float[] buffer = ArrayPool<float>.Shared.Rent(plan.PermutedLength + paddedGroups);
+        try
+        {
+            fixed (float* permuted = buffer)
+            {
+                // The AVX-512 kernel reads the group sums 16 at a time, so the padding must contain zeros.
+                float* groupSums = permuted + plan.PermutedLength;
+                new Span<float>(groupSums + GroupsPerRow, paddedGroups - GroupsPerRow).Clear();
+                QuantizedKernels.PermuteForMatVec(plan, path, input, permuted);
+                QuantizedKernels.GroupSums(input, Columns, GroupSize, groupSums, path);
+                var job = new MatVecJob(Layout, plan, path, permuted, groupSums, output);
+                pool.Run(ref job, Rows, grain);
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(buffer);
+        }
+    }
+
+    private void MatVecInteger(float* input, float* output, WorkerPool pool, int grain)
+    {
+        var path = KernelPath;
+
+        // The kernel's reordered copy of the codes follows the quantized activations in the same scratch.
+        long bytes = QuantizedActivations.ScratchBytes(1, Columns, GroupSize);
+        byte* scratch = ThreadScratch.Activations(bytes + IntegerMatVec.PreparedBytes(Columns));
+        var activations = QuantizedActivations.InScratch(scratch, 1, Columns, GroupSize);
+        ActivationQuantizer.Quantize(input, 1, activations, ActivationPrecision, path);
+        if (path == KernelPath.Scalar)
+        {
+            var referenceJob = new ReferenceIntegerMatVecJob(Layout, activations, output);
+            pool.Run(ref referenceJob, Rows, grain);
+            return;
+        }
+
+        void* prepared = IntegerMatVec.PrepareCodes(path, Bits, ActivationPrecision, activations.Codes, Columns, scratch + bytes);
+        var integerJob = new IntegerMatVecJob(Layout, activations, prepared, ActivationPrecision, path, output);
+        pool.Run(ref integerJob, Rows, grain);
     }
 
     protected override void MatMulCore(ReadOnlySpan<float> x, int count, Span<float> y, WorkerPool pool)
