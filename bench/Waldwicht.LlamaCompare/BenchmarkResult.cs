@@ -13,6 +13,7 @@ namespace Waldwicht.LlamaCompare;
 /// <param name="PeakResidentBytes">Peak resident set size of the worker process, loading included.</param>
 /// <param name="Runs">Measured runs (after one warm-up run).</param>
 /// <param name="Threads">Threads the engine used.</param>
+/// <param name="Activations">Waldwicht's activation precision (f32, int16, int8); null for llama.cpp.</param>
 internal sealed record BenchmarkResult(
     string Engine,
     string Model,
@@ -23,7 +24,8 @@ internal sealed record BenchmarkResult(
     double TimeToFirstTokenSeconds,
     long PeakResidentBytes,
     int Runs,
-    int Threads)
+    int Threads,
+    string? Activations = null)
 {
     /// <summary>Prefix of the line that carries the JSON result in a worker's output.</summary>
     public const string LinePrefix = "RESULT ";

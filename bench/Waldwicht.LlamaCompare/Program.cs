@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using Waldwicht.Model.Export;
+using Waldwicht.Numerics.Matrices;
 
 namespace Waldwicht.LlamaCompare;
 
@@ -24,12 +25,13 @@ internal static class Program
         var promptTokens = new Option<int>("--prompt-tokens") { Description = "Prompt length in tokens (prefill).", DefaultValueFactory = _ => 128 };
         var genTokens = new Option<int>("--gen-tokens") { Description = "Tokens to generate per run (the first comes from the prefill).", DefaultValueFactory = _ => 32 };
         var runs = new Option<int>("--runs") { Description = "Measured runs per engine after one warm-up run; the table shows medians.", DefaultValueFactory = _ => 3 };
+        var activations = new Option<string>("--activations") { Description = "Comma-separated activation precisions that Waldwicht runs with, one measurement each: f32, int32, int16, int8.", DefaultValueFactory = _ => "f32" };
         var worker = new Option<string?>("--worker") { Description = "Internal: run one engine in this process (waldwicht or llama.cpp).", Hidden = true };
         var model = new Option<string?>("--model") { Description = "Internal: the worker's model folder or GGUF file.", Hidden = true };
 
         var root = new RootCommand("Compare Waldwicht with llama.cpp (LLamaSharp) on prefill and decode speed, time to first token, peak RSS and file size.")
         {
-            source, synth, work, pairs, threads, promptTokens, genTokens, runs, worker, model,
+            source, synth, work, pairs, threads, promptTokens, genTokens, runs, activations, worker, model,
         };
         root.SetAction(parse =>
         {
@@ -40,9 +42,15 @@ internal static class Program
                 return 1;
             }
 
+            if (!ActivationNames.TryParseList(parse.GetValue(activations)!, out var precisions, out string? error))
+            {
+                Console.Error.WriteLine($"error: {error}");
+                return 1;
+            }
+
             if (parse.GetValue(worker) is string engine)
             {
-                return RunWorker(engine, parse.GetValue(model) ?? "", settings);
+                return RunWorker(engine, parse.GetValue(model) ?? "", settings, precisions[0]);
             }
 
             try
@@ -51,12 +59,12 @@ internal static class Program
                 Directory.CreateDirectory(workFolder);
                 string sourceFolder = ModelPreparation.EnsureSource(parse.GetValue(source), parse.GetValue(synth), workFolder, settings.Threads);
                 var selected = parse.GetValue(pairs)!.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(PairDefinition.Parse).ToList();
-                var rows = new List<(PreparedPair Pair, BenchmarkResult Ours, BenchmarkResult Theirs)>();
+                var rows = new List<(PreparedPair Pair, List<BenchmarkResult> Ours, BenchmarkResult Theirs)>();
                 foreach (var pair in selected)
                 {
                     var prepared = ModelPreparation.Prepare(pair, sourceFolder, workFolder, settings.Threads);
-                    var ours = RunChild("waldwicht", prepared.MlxFolder, settings);
-                    var theirs = RunChild("llama.cpp", prepared.GgufPath, settings);
+                    var ours = precisions.Select(p => RunChild("waldwicht", prepared.MlxFolder, settings, p)).ToList();
+                    var theirs = RunChild("llama.cpp", prepared.GgufPath, settings, precisions[0]);
                     rows.Add((prepared, ours, theirs));
                 }
 
@@ -72,11 +80,11 @@ internal static class Program
         return root.Parse(args).Invoke();
     }
 
-    private static int RunWorker(string engine, string model, WorkloadSettings settings)
+    private static int RunWorker(string engine, string model, WorkloadSettings settings, ActivationPrecision precision)
     {
         var result = engine switch
         {
-            "waldwicht" => WaldwichtWorker.Run(model, settings),
+            "waldwicht" => WaldwichtWorker.Run(model, settings, precision),
             "llama.cpp" => LlamaWorker.Run(model, settings),
             _ => throw new ArgumentException($"Unknown worker engine '{engine}'."),
         };
@@ -85,9 +93,10 @@ internal static class Program
     }
 
     // Starts this program again as a worker, so that the peak RSS belongs to one engine and model.
-    private static BenchmarkResult RunChild(string engine, string model, WorkloadSettings settings)
+    private static BenchmarkResult RunChild(string engine, string model, WorkloadSettings settings, ActivationPrecision precision)
     {
-        Console.Error.WriteLine($"Measuring {engine} on {model} …");
+        string activationName = ActivationNames.Format(precision);
+        Console.Error.WriteLine(engine == "waldwicht" ? $"Measuring {engine} ({activationName} activations) on {model} …" : $"Measuring {engine} on {model} …");
         string self = Environment.ProcessPath ?? throw new InvalidOperationException("The path of this program is unknown.");
         var start = new ProcessStartInfo(self) { RedirectStandardOutput = true, UseShellExecute = false };
         if (Path.GetFileNameWithoutExtension(self) == "dotnet")
@@ -102,6 +111,7 @@ internal static class Program
             "--prompt-tokens", settings.PromptTokens.ToString(CultureInfo.InvariantCulture),
             "--gen-tokens", settings.GeneratedTokens.ToString(CultureInfo.InvariantCulture),
             "--runs", settings.Runs.ToString(CultureInfo.InvariantCulture),
+            "--activations", activationName,
         })
         {
             start.ArgumentList.Add(argument);
@@ -124,7 +134,7 @@ internal static class Program
         return result;
     }
 
-    private static string FormatTable(List<(PreparedPair Pair, BenchmarkResult Ours, BenchmarkResult Theirs)> rows, WorkloadSettings settings, string source)
+    private static string FormatTable(List<(PreparedPair Pair, List<BenchmarkResult> Ours, BenchmarkResult Theirs)> rows, WorkloadSettings settings, string source)
     {
         var text = new StringBuilder();
         text.AppendLine(string.Create(
@@ -133,14 +143,21 @@ internal static class Program
         text.AppendLine();
         text.AppendLine("| pair | engine | file | size (GB) | load (s) | prefill (tok/s) | decode (tok/s) | TTFT (s) | peak RSS (GB) |");
         text.AppendLine("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
-        foreach (var (pair, ours, theirs) in rows)
+        foreach (var (pair, results, theirs) in rows)
         {
             string label = $"{pair.Pair.Name} ({pair.Pair.Recipe} g64 vs {pair.GgufType.DisplayName()})";
-            AppendRow(text, label, ours);
+            foreach (var ours in results)
+            {
+                AppendRow(text, label, ours);
+            }
+
             AppendRow(text, label, theirs);
-            text.AppendLine(string.Create(
-                CultureInfo.InvariantCulture,
-                $"| {label} | ratio waldwicht / llama.cpp | | {Ratio(ours.FileBytes, theirs.FileBytes)} | {Ratio(ours.LoadSeconds, theirs.LoadSeconds)} | {Ratio(ours.PrefillTokensPerSecond, theirs.PrefillTokensPerSecond)} | {Ratio(ours.DecodeTokensPerSecond, theirs.DecodeTokensPerSecond)} | {Ratio(ours.TimeToFirstTokenSeconds, theirs.TimeToFirstTokenSeconds)} | {Ratio(ours.PeakResidentBytes, theirs.PeakResidentBytes)} |"));
+            foreach (var ours in results)
+            {
+                text.AppendLine(string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"| {label} | ratio {EngineLabel(ours)} / llama.cpp | | {Ratio(ours.FileBytes, theirs.FileBytes)} | {Ratio(ours.LoadSeconds, theirs.LoadSeconds)} | {Ratio(ours.PrefillTokensPerSecond, theirs.PrefillTokensPerSecond)} | {Ratio(ours.DecodeTokensPerSecond, theirs.DecodeTokensPerSecond)} | {Ratio(ours.TimeToFirstTokenSeconds, theirs.TimeToFirstTokenSeconds)} | {Ratio(ours.PeakResidentBytes, theirs.PeakResidentBytes)} |"));
+            }
         }
 
         return text.ToString();
@@ -149,7 +166,10 @@ internal static class Program
     private static void AppendRow(StringBuilder text, string label, BenchmarkResult result) =>
         text.AppendLine(string.Create(
             CultureInfo.InvariantCulture,
-            $"| {label} | {result.Engine} | {Path.GetFileName(result.Model.TrimEnd('/'))} | {result.FileBytes / 1e9:0.000} | {result.LoadSeconds:0.00} | {result.PrefillTokensPerSecond:0.0} | {result.DecodeTokensPerSecond:0.0} | {result.TimeToFirstTokenSeconds:0.000} | {result.PeakResidentBytes / 1e9:0.000} |"));
+            $"| {label} | {EngineLabel(result)} | {Path.GetFileName(result.Model.TrimEnd('/'))} | {result.FileBytes / 1e9:0.000} | {result.LoadSeconds:0.00} | {result.PrefillTokensPerSecond:0.0} | {result.DecodeTokensPerSecond:0.0} | {result.TimeToFirstTokenSeconds:0.000} | {result.PeakResidentBytes / 1e9:0.000} |"));
+
+    private static string EngineLabel(BenchmarkResult result) =>
+        result.Activations is string activations ? $"{result.Engine} {activations}" : result.Engine;
 
     private static string Ratio(double ours, double theirs) =>
         theirs > 0 ? (ours / theirs).ToString("0.00", CultureInfo.InvariantCulture) + "×" : "-";

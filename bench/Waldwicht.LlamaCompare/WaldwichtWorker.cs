@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Waldwicht.Model.Gemma4;
+using Waldwicht.Numerics.Matrices;
 using Waldwicht.Numerics.Threading;
 using Waldwicht.Runtime;
 
@@ -8,9 +9,12 @@ namespace Waldwicht.LlamaCompare;
 /// <summary>Measures this engine on one model folder, through the library, in the current process.</summary>
 internal static class WaldwichtWorker
 {
-    public static BenchmarkResult Run(string modelFolder, WorkloadSettings settings)
+    public static BenchmarkResult Run(string modelFolder, WorkloadSettings settings, ActivationPrecision precision)
     {
         WorkerPool.Shared = new WorkerPool(settings.Threads);
+
+        // Matrices take the default precision when the model creates them.
+        QuantizedMatrix.DefaultActivationPrecision = precision;
         var load = Stopwatch.StartNew();
         using var model = Gemma4Model.Load(modelFolder);
         load.Stop();
@@ -51,7 +55,7 @@ internal static class WaldwichtWorker
         return new BenchmarkResult(
             "waldwicht", modelFolder, fileBytes, load.Elapsed.TotalSeconds,
             WorkloadSettings.Median(prefill), WorkloadSettings.Median(decode), WorkloadSettings.Median(firstToken),
-            ProcessMemory.PeakResidentBytes(), settings.Runs, settings.Threads);
+            ProcessMemory.PeakResidentBytes(), settings.Runs, settings.Threads, ActivationNames.Format(precision));
     }
 
     internal static int ArgMax(ReadOnlySpan<float> values)

@@ -33,6 +33,9 @@ public sealed class CliCommandTests : IDisposable
     [Theory]
     [InlineData("", "f32")]
     [InlineData("winzling-export", "f32")]
+    [InlineData("", "int32")]
+    [InlineData("winzling-export", "int32")]
+    [InlineData("uniform-q3-g32", "int32")]
     public void LogitsFileMatchesReference(string variant, string activations)
     {
         var (prompt, _) = ReadGreedy(variant);

@@ -10,7 +10,8 @@ public sealed unsafe class IntegerMatVecTests : IDisposable
     // below this fraction of Σ|terms| for a few thousand terms.
     private const double RelativeTolerance = 1e-5;
 
-    private static readonly ActivationPrecision[] IntegerPrecisions = [ActivationPrecision.Int16, ActivationPrecision.Int8];
+    private static readonly ActivationPrecision[] IntegerPrecisions =
+        [ActivationPrecision.Int32, ActivationPrecision.Int16, ActivationPrecision.Int8];
 
     private readonly WorkerPool _pool = new(3, TimeSpan.Zero);
 
@@ -63,11 +64,16 @@ public sealed unsafe class IntegerMatVecTests : IDisposable
         int seed = bits * 100 + groupSize;
         foreach (var (rows, columns) in shapes)
         {
-            var scaleType = TestPaths.ElementTypes[seed % 3];
-            using var matrix = new IntegerTestMatrix(RandomCodes(rows, columns, bits, seed), rows, columns, bits, groupSize, scaleType, seed);
-            var x = TestVectors.Random(columns, seed + 1);
-            AssertMatchesReference(matrix, x, path, precision, $"{rows}x{columns} {scaleType}");
-            seed += 7;
+            // F32 scales are read in place, where the last row's neighbours lie outside the array; the other types
+            // are converted row by row.
+            foreach (var scaleType in TestPaths.ElementTypes)
+            {
+                using var matrix = new IntegerTestMatrix(
+                    RandomCodes(rows, columns, bits, seed), rows, columns, bits, groupSize, scaleType, seed);
+                var x = TestVectors.Random(columns, seed + 1);
+                AssertMatchesReference(matrix, x, path, precision, $"{rows}x{columns} {scaleType}");
+                seed += 7;
+            }
         }
     }
 
@@ -207,6 +213,12 @@ public sealed unsafe class IntegerMatVecTests : IDisposable
             for (int i = 0; i < rows * columns; i++)
             {
                 Assert.True(e.Codes[i] == a.Codes[i], $"group size {groupSize}, code {i}: expected {e.Codes[i]}, got {a.Codes[i]}");
+                if (precision == ActivationPrecision.Int32)
+                {
+                    Assert.True(
+                        e.LowCodes[i] == a.LowCodes[i],
+                        $"group size {groupSize}, low code {i}: expected {e.LowCodes[i]}, got {a.LowCodes[i]}");
+                }
             }
 
             for (int g = 0; g < rows * e.GroupsPerRow; g++)
@@ -232,7 +244,7 @@ public sealed unsafe class IntegerMatVecTests : IDisposable
         fixed (float* input = padded)
         fixed (short* output = codes)
         {
-            ActivationQuantizer.QuantizeGroupScalar(input, 32, 127, output, out float scale, out float sum);
+            ActivationQuantizer.QuantizeGroupScalar(input, 32, 127, output, null, out float scale, out float sum);
             Assert.Equal(1f / 127, scale);
             Assert.Equal(padded.Sum(), sum, 6);
             for (int i = 0; i < 32; i++)
@@ -240,6 +252,86 @@ public sealed unsafe class IntegerMatVecTests : IDisposable
                 Assert.Equal((short)MathF.Round(padded[i] * 127), codes[i]);
             }
         }
+    }
+
+    [Theory]
+    [MemberData(nameof(PathCases))]
+    public void Quantize_Int32ReconstructsFinerThanInt16(string pathName)
+    {
+        var path = TestPaths.Parse(pathName);
+        const int columns = 1280;
+        var random = new Random(17);
+        var x = new float[columns];
+        for (int i = 0; i < columns; i++)
+        {
+            // Magnitudes from 1e-8 to 1e4 across the groups, and a few outliers.
+            x[i] = (float)(random.NextDouble() * 2 - 1) * MathF.Pow(10, (i / 64) % 13 - 8);
+        }
+
+        x[70] = 3e4f;
+        Array.Clear(x, 640, 64);
+        x[900] = float.NaN;
+        using var buffer = new ActivationBuffer(1, columns, 64);
+        var a = buffer.Activations;
+        fixed (float* input = x)
+        {
+            ActivationQuantizer.Quantize(input, 1, a, ActivationPrecision.Int32, path);
+        }
+
+        for (int i = 0; i < columns; i++)
+        {
+            double d = a.Scales[i / 64];
+            if (double.IsNaN(d))
+            {
+                Assert.Equal(0, a.Codes[i]);
+                Assert.Equal(0, a.LowCodes[i]);
+                continue;
+            }
+
+            double value = d * (a.Codes[i] + a.LowCodes[i] / 32768.0);
+            Assert.True(
+                Math.Abs(value - x[i]) <= d / 60000,
+                $"{path} column {i}: {x[i]:R} reconstructs as {value:R} with scale {d:R}");
+            Assert.InRange(a.LowCodes[i], (short)-16700, (short)16700);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(PathCases))]
+    public void MatVec_Int32MatchesExactProduct(string pathName)
+    {
+        var path = TestPaths.Parse(pathName);
+        foreach (int bits in TestPaths.BitWidths)
+        {
+            foreach (int groupSize in TestPaths.GroupSizes)
+            {
+                int rows = 23;
+                int columns = 4 * groupSize;
+                var codes = RandomCodes(rows, columns, bits, bits + groupSize);
+                using var matrix = new IntegerTestMatrix(codes, rows, columns, bits, groupSize, ElementType.F32, bits);
+                var x = TestVectors.Random(columns, bits * groupSize);
+                var y = new float[rows];
+                matrix.Create(path, ActivationPrecision.Int32).MatVec(x, y, _pool);
+                for (int r = 0; r < rows; r++)
+                {
+                    var (exact, magnitude) = matrix.ExactDot(r, x);
+
+                    // Float32 rounding alone reaches a few 1e-7 of the magnitude; 16-bit activations about 1e-5.
+                    TestPaths.AssertClose(exact, y[r], 2e-6 * magnitude, $"{path} {bits} bits group {groupSize} row {r}");
+                }
+            }
+        }
+    }
+
+    public static TheoryData<string> PathCases()
+    {
+        var data = new TheoryData<string>();
+        foreach (var path in TestPaths.Supported)
+        {
+            data.Add(path);
+        }
+
+        return data;
     }
 
     private void AssertMatchesReference(
@@ -258,7 +350,8 @@ public sealed unsafe class IntegerMatVecTests : IDisposable
         var layout = matrix.Layout;
         for (int r = 0; r < matrix.Rows; r++)
         {
-            float expected = QuantizedReference.DotRowQuantized(layout, r, a.Codes, a.Scales, a.Sums);
+            short* lowCodes = precision == ActivationPrecision.Int32 ? a.LowCodes : null;
+            float expected = QuantizedReference.DotRowQuantized(layout, r, a.Codes, lowCodes, a.Scales, a.Sums);
             double magnitude = matrix.Magnitude(r, a);
             TestPaths.AssertClose(expected, y[r], RelativeTolerance * magnitude, $"{path} {precision} {context} row {r}");
         }
@@ -346,6 +439,23 @@ public sealed unsafe class IntegerMatVecTests : IDisposable
                 KernelPath = path,
                 ActivationPrecision = precision,
             };
+
+        /// <summary>The row's product with <paramref name="x"/> in float64 from the dequantized weights, and Σ|w·x|.</summary>
+        public (double Dot, double Magnitude) ExactDot(int row, float[] x)
+        {
+            int groupsPerRow = Columns / GroupSize;
+            double dot = 0;
+            double magnitude = 0;
+            for (int c = 0; c < Columns; c++)
+            {
+                int g = row * groupsPerRow + c / GroupSize;
+                double term = ((double)_scaleValues[g] * _codes[row * Columns + c] + _biasValues[g]) * x[c];
+                dot += term;
+                magnitude += Math.Abs(term);
+            }
+
+            return (dot, magnitude);
+        }
 
         /// <summary>Σ|scale·d·code·q| + Σ|bias·Σx| of a row, in float64: the size of the terms the kernels add.</summary>
         public double Magnitude(int row, QuantizedActivations x)

@@ -125,6 +125,7 @@ public sealed class QuantizationVectorTests : IDisposable
             groupSize)
         {
             KernelPath = path,
+            ActivationPrecision = ActivationPrecision.Float32,
         };
     }
 }

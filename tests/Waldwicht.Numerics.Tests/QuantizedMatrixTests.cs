@@ -240,6 +240,18 @@ public sealed class QuantizedMatrixTests : IDisposable
     }
 
     [Fact]
+    public void DefaultActivationPrecision_IsRecommendedExactPrecision()
+    {
+        // Only the exact precisions may be chosen without asking: Int32 where the AVX2 kernels are the widest.
+        var expected = KernelPaths.Best == KernelPath.Vector256 && System.Runtime.Intrinsics.X86.Avx2.IsSupported
+            ? ActivationPrecision.Int32
+            : ActivationPrecision.Float32;
+        Assert.Equal(expected, QuantizedMatrix.RecommendedActivationPrecision);
+        Assert.Equal(expected, QuantizedMatrix.DefaultActivationPrecision);
+        Assert.Equal(expected, new QuantizedMatrix(64, 64, 64, ElementType.F32, 4, 64, 4, 64).ActivationPrecision);
+    }
+
+    [Fact]
     public void Constructor_RejectsInvalidArguments()
     {
         nint p = 64;

@@ -26,6 +26,7 @@ internal static class KernelSettings
     private static readonly (string Name, ActivationPrecision Precision)[] s_activations =
     [
         ("f32", ActivationPrecision.Float32),
+        ("int32", ActivationPrecision.Int32),
         ("int16", ActivationPrecision.Int16),
         ("int8", ActivationPrecision.Int8),
     ];
@@ -47,7 +48,7 @@ internal static class KernelSettings
             }
         }
 
-        throw new CliException($"--activations must be f32, int16 or int8; got '{activations}'.");
+        throw new CliException($"--activations must be f32, int32, int16 or int8; got '{activations}'.");
     }
 
     /// <summary>Returns the --activations value that selects <paramref name="precision"/>.</summary>

@@ -6,20 +6,26 @@ namespace Waldwicht.Numerics.Kernels;
 
 /// <summary>
 /// Activation rows quantized per group for the integer kernels: codes q (int16, natural column order), and per
-/// group the scale d with x ≈ d·q and the float sum Σx that the bias term needs.
+/// group the scale d with x ≈ d·q and the float sum Σx that the bias term needs. With
+/// <see cref="ActivationPrecision.Int32"/>, <see cref="LowCodes"/> hold the rest: x ≈ d·(q + q_low/32768).
 /// </summary>
 internal readonly unsafe struct QuantizedActivations
 {
+    /// <summary>The factor 2^−15 between a low code and a code.</summary>
+    public const float LowCodeWeight = 1f / 32768;
+
     public readonly short* Codes;
+    public readonly short* LowCodes;
     public readonly float* Scales;
     public readonly float* Sums;
     public readonly int Columns;
     public readonly int GroupSize;
     public readonly int GroupsPerRow;
 
-    public QuantizedActivations(short* codes, float* scales, float* sums, int columns, int groupSize)
+    public QuantizedActivations(short* codes, short* lowCodes, float* scales, float* sums, int columns, int groupSize)
     {
         Codes = codes;
+        LowCodes = lowCodes;
         Scales = scales;
         Sums = sums;
         Columns = columns;
@@ -27,12 +33,15 @@ internal readonly unsafe struct QuantizedActivations
         GroupsPerRow = columns / groupSize;
     }
 
-    /// <summary>Bytes of scratch that <paramref name="rows"/> quantized rows take, each part 64-byte aligned.</summary>
+    /// <summary>
+    /// Bytes of scratch that <paramref name="rows"/> quantized rows take, each part 64-byte aligned: codes, low codes,
+    /// scales and sums.
+    /// </summary>
     public static long ScratchBytes(int rows, int columns, int groupSize)
     {
         long codes = Align((long)rows * columns * sizeof(short));
         long groups = Align((long)rows * (columns / groupSize) * sizeof(float));
-        return codes + 2 * groups;
+        return 2 * codes + 2 * groups;
     }
 
     /// <summary>Lays out the parts of <see cref="ScratchBytes"/> in <paramref name="scratch"/>.</summary>
@@ -41,11 +50,19 @@ internal readonly unsafe struct QuantizedActivations
         long codes = Align((long)rows * columns * sizeof(short));
         long groups = Align((long)rows * (columns / groupSize) * sizeof(float));
         return new QuantizedActivations(
-            (short*)scratch, (float*)(scratch + codes), (float*)(scratch + codes + groups), columns, groupSize);
+            (short*)scratch,
+            (short*)(scratch + codes),
+            (float*)(scratch + 2 * codes),
+            (float*)(scratch + 2 * codes + groups),
+            columns,
+            groupSize);
     }
 
     /// <summary>The codes of activation row <paramref name="row"/>.</summary>
     public short* RowCodes(int row) => Codes + (long)row * Columns;
+
+    /// <summary>The low codes of activation row <paramref name="row"/> (written for Int32 only).</summary>
+    public short* RowLowCodes(int row) => LowCodes + (long)row * Columns;
 
     /// <summary>The group scales of activation row <paramref name="row"/>.</summary>
     public float* RowScales(int row) => Scales + (long)row * GroupsPerRow;
@@ -57,15 +74,19 @@ internal readonly unsafe struct QuantizedActivations
 }
 
 /// <summary>
-/// Quantizes float activations per group to signed integers: d = max|x|/qmax, q = round(x/d) (to nearest,
-/// ties to even) with qmax = 32767 for <see cref="ActivationPrecision.Int16"/> and 127 for
-/// <see cref="ActivationPrecision.Int8"/>. Every path gives the same codes and scales bit for bit. The sums may
-/// differ in the last bits, because the summation order follows the vector width.
+/// Quantizes float activations per group to signed integers: d = max|x|/qmax, q = round(x·(qmax/max|x|)) (to
+/// nearest, ties to even) with qmax = 32767 for <see cref="ActivationPrecision.Int16"/> and
+/// <see cref="ActivationPrecision.Int32"/> and 127 for <see cref="ActivationPrecision.Int8"/>. Int32 also writes
+/// low codes q_low = round((x − q·d)·(32768·qmax/max|x|)), where x − q·d is one fused multiply-add, so that
+/// d·(q + q_low/32768) is off from x by about d/65536. Every path gives the same codes, low codes and scales bit
+/// for bit. The sums may differ in the last bits, because the summation order follows the vector width.
 /// </summary>
 internal static unsafe class ActivationQuantizer
 {
     /// <summary>Largest code magnitude of a precision.</summary>
     public static int MaxCode(ActivationPrecision precision) => precision == ActivationPrecision.Int8 ? 127 : 32767;
+
+    private const float LowCodeFactor = 32768;
 
     /// <summary>
     /// Quantizes <paramref name="rows"/> rows of <see cref="QuantizedActivations.Columns"/> floats, row-major at
@@ -77,10 +98,12 @@ internal static unsafe class ActivationQuantizer
     {
         float maxCode = MaxCode(precision);
         int groupSize = output.GroupSize;
+        bool split = precision == ActivationPrecision.Int32;
         for (int row = 0; row < rows; row++)
         {
             float* source = x + (long)row * output.Columns;
             short* codes = output.RowCodes(row);
+            short* lowCodes = split ? output.RowLowCodes(row) : null;
             float* scales = output.RowScales(row);
             float* sums = output.RowSums(row);
             for (int g = 0; g < output.GroupsPerRow; g++)
@@ -89,26 +112,28 @@ internal static unsafe class ActivationQuantizer
                 switch (path)
                 {
                     case KernelPath.Vector512 when Vector512.IsHardwareAccelerated:
-                        QuantizeGroup512(source + offset, groupSize, maxCode, codes + offset, out scales[g], out sums[g]);
+                        QuantizeGroup512(source + offset, groupSize, maxCode, codes + offset, Offset(lowCodes, offset), out scales[g], out sums[g]);
                         break;
                     case KernelPath.Vector512 or KernelPath.Vector256 when Vector256.IsHardwareAccelerated:
-                        QuantizeGroup256(source + offset, groupSize, maxCode, codes + offset, out scales[g], out sums[g]);
+                        QuantizeGroup256(source + offset, groupSize, maxCode, codes + offset, Offset(lowCodes, offset), out scales[g], out sums[g]);
                         break;
                     case KernelPath.Vector512 or KernelPath.Vector256 or KernelPath.Vector128
                         when Vector128.IsHardwareAccelerated:
-                        QuantizeGroup128(source + offset, groupSize, maxCode, codes + offset, out scales[g], out sums[g]);
+                        QuantizeGroup128(source + offset, groupSize, maxCode, codes + offset, Offset(lowCodes, offset), out scales[g], out sums[g]);
                         break;
                     default:
-                        QuantizeGroupScalar(source + offset, groupSize, maxCode, codes + offset, out scales[g], out sums[g]);
+                        QuantizeGroupScalar(source + offset, groupSize, maxCode, codes + offset, Offset(lowCodes, offset), out scales[g], out sums[g]);
                         break;
                 }
             }
         }
     }
 
-    /// <summary>The reference: one value at a time.</summary>
+    private static short* Offset(short* codes, int offset) => codes == null ? null : codes + offset;
+
+    /// <summary>The reference: one value at a time. <paramref name="lowCodes"/> may be null.</summary>
     public static void QuantizeGroupScalar(
-        float* x, int length, float maxCode, short* codes, out float scale, out float sum)
+        float* x, int length, float maxCode, short* codes, short* lowCodes, out float scale, out float sum)
     {
         float max = 0;
         sum = 0;
@@ -121,7 +146,14 @@ internal static unsafe class ActivationQuantizer
         float inverse = Inverse(max, sum, maxCode, out scale);
         for (int i = 0; i < length; i++)
         {
-            codes[i] = (short)(int)MathF.Round(x[i] * inverse);
+            float code = MathF.Round(x[i] * inverse);
+            codes[i] = (short)(int)code;
+            if (lowCodes != null)
+            {
+                // A group without a finite scale (inverse 0) gets low codes 0 as well.
+                float rest = inverse == 0 ? 0 : MathF.FusedMultiplyAdd(-code, scale, x[i]);
+                lowCodes[i] = (short)(int)MathF.Round(rest * (inverse * LowCodeFactor));
+            }
         }
     }
 
@@ -146,7 +178,8 @@ internal static unsafe class ActivationQuantizer
         return maxCode / max;
     }
 
-    private static void QuantizeGroup512(float* x, int length, float maxCode, short* codes, out float scale, out float sum)
+    private static void QuantizeGroup512(
+        float* x, int length, float maxCode, short* codes, short* lowCodes, out float scale, out float sum)
     {
         var max = Vector512<float>.Zero;
         var total = Vector512<float>.Zero;
@@ -158,16 +191,35 @@ internal static unsafe class ActivationQuantizer
         }
 
         sum = Vector512.Sum(total);
-        var inverse = Vector512.Create(Inverse(max.ToScalarMax(), sum, maxCode, out scale));
+        float scalarInverse = Inverse(max.ToScalarMax(), sum, maxCode, out scale);
+        var inverse = Vector512.Create(scalarInverse);
         for (int i = 0; i < length; i += 32)
         {
-            var low = Vector512.ConvertToInt32(Vector512.Round(Vector512.Load(x + i) * inverse));
-            var high = Vector512.ConvertToInt32(Vector512.Round(Vector512.Load(x + i + 16) * inverse));
-            Vector512.Narrow(low, high).Store(codes + i);
+            var first = Vector512.Load(x + i);
+            var second = Vector512.Load(x + i + 16);
+            var firstCodes = Vector512.Round(first * inverse);
+            var secondCodes = Vector512.Round(second * inverse);
+            Vector512.Narrow(Vector512.ConvertToInt32(firstCodes), Vector512.ConvertToInt32(secondCodes)).Store(codes + i);
+            if (lowCodes != null && scalarInverse == 0)
+            {
+                // A group without a finite scale gets low codes 0 as well.
+                Vector512<short>.Zero.Store(lowCodes + i);
+            }
+            else if (lowCodes != null)
+            {
+                var negativeScale = Vector512.Create(-scale);
+                var lowInverse = Vector512.Create(scalarInverse * LowCodeFactor);
+                var firstRest = Vector512.FusedMultiplyAdd(firstCodes, negativeScale, first);
+                var secondRest = Vector512.FusedMultiplyAdd(secondCodes, negativeScale, second);
+                var firstLow = Vector512.ConvertToInt32(Vector512.Round(firstRest * lowInverse));
+                var secondLow = Vector512.ConvertToInt32(Vector512.Round(secondRest * lowInverse));
+                Vector512.Narrow(firstLow, secondLow).Store(lowCodes + i);
+            }
         }
     }
 
-    private static void QuantizeGroup256(float* x, int length, float maxCode, short* codes, out float scale, out float sum)
+    private static void QuantizeGroup256(
+        float* x, int length, float maxCode, short* codes, short* lowCodes, out float scale, out float sum)
     {
         var max = Vector256<float>.Zero;
         var total = Vector256<float>.Zero;
@@ -179,16 +231,35 @@ internal static unsafe class ActivationQuantizer
         }
 
         sum = Vector256.Sum(total);
-        var inverse = Vector256.Create(Inverse(max.ToScalarMax(), sum, maxCode, out scale));
+        float scalarInverse = Inverse(max.ToScalarMax(), sum, maxCode, out scale);
+        var inverse = Vector256.Create(scalarInverse);
         for (int i = 0; i < length; i += 16)
         {
-            var low = Vector256.ConvertToInt32(Vector256.Round(Vector256.Load(x + i) * inverse));
-            var high = Vector256.ConvertToInt32(Vector256.Round(Vector256.Load(x + i + 8) * inverse));
-            Vector256.Narrow(low, high).Store(codes + i);
+            var first = Vector256.Load(x + i);
+            var second = Vector256.Load(x + i + 8);
+            var firstCodes = Vector256.Round(first * inverse);
+            var secondCodes = Vector256.Round(second * inverse);
+            Vector256.Narrow(Vector256.ConvertToInt32(firstCodes), Vector256.ConvertToInt32(secondCodes)).Store(codes + i);
+            if (lowCodes != null && scalarInverse == 0)
+            {
+                // A group without a finite scale gets low codes 0 as well.
+                Vector256<short>.Zero.Store(lowCodes + i);
+            }
+            else if (lowCodes != null)
+            {
+                var negativeScale = Vector256.Create(-scale);
+                var lowInverse = Vector256.Create(scalarInverse * LowCodeFactor);
+                var firstRest = Vector256.FusedMultiplyAdd(firstCodes, negativeScale, first);
+                var secondRest = Vector256.FusedMultiplyAdd(secondCodes, negativeScale, second);
+                var firstLow = Vector256.ConvertToInt32(Vector256.Round(firstRest * lowInverse));
+                var secondLow = Vector256.ConvertToInt32(Vector256.Round(secondRest * lowInverse));
+                Vector256.Narrow(firstLow, secondLow).Store(lowCodes + i);
+            }
         }
     }
 
-    private static void QuantizeGroup128(float* x, int length, float maxCode, short* codes, out float scale, out float sum)
+    private static void QuantizeGroup128(
+        float* x, int length, float maxCode, short* codes, short* lowCodes, out float scale, out float sum)
     {
         var max = Vector128<float>.Zero;
         var total = Vector128<float>.Zero;
@@ -200,12 +271,30 @@ internal static unsafe class ActivationQuantizer
         }
 
         sum = Vector128.Sum(total);
-        var inverse = Vector128.Create(Inverse(max.ToScalarMax(), sum, maxCode, out scale));
+        float scalarInverse = Inverse(max.ToScalarMax(), sum, maxCode, out scale);
+        var inverse = Vector128.Create(scalarInverse);
         for (int i = 0; i < length; i += 8)
         {
-            var low = Vector128.ConvertToInt32(Vector128.Round(Vector128.Load(x + i) * inverse));
-            var high = Vector128.ConvertToInt32(Vector128.Round(Vector128.Load(x + i + 4) * inverse));
-            Vector128.Narrow(low, high).Store(codes + i);
+            var first = Vector128.Load(x + i);
+            var second = Vector128.Load(x + i + 4);
+            var firstCodes = Vector128.Round(first * inverse);
+            var secondCodes = Vector128.Round(second * inverse);
+            Vector128.Narrow(Vector128.ConvertToInt32(firstCodes), Vector128.ConvertToInt32(secondCodes)).Store(codes + i);
+            if (lowCodes != null && scalarInverse == 0)
+            {
+                // A group without a finite scale gets low codes 0 as well.
+                Vector128<short>.Zero.Store(lowCodes + i);
+            }
+            else if (lowCodes != null)
+            {
+                var negativeScale = Vector128.Create(-scale);
+                var lowInverse = Vector128.Create(scalarInverse * LowCodeFactor);
+                var firstRest = Vector128.FusedMultiplyAdd(firstCodes, negativeScale, first);
+                var secondRest = Vector128.FusedMultiplyAdd(secondCodes, negativeScale, second);
+                var firstLow = Vector128.ConvertToInt32(Vector128.Round(firstRest * lowInverse));
+                var secondLow = Vector128.ConvertToInt32(Vector128.Round(secondRest * lowInverse));
+                Vector128.Narrow(firstLow, secondLow).Store(lowCodes + i);
+            }
         }
     }
 

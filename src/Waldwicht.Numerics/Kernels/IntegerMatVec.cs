@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.Arm;
@@ -24,8 +25,13 @@ namespace Waldwicht.Numerics.Kernels;
 /// <para>
 /// Integer sums are exact: a group of at most 128 products of codes ≤ 255 with |q| ≤ 32767 stays below 2^31.
 /// The per-lane int32 sums of each group (of each 64-column block in the 4-bit kernels) are converted to float and
-/// scaled, so results differ from the reference only
-/// in the float rounding and summation order.
+/// scaled, so results differ from the reference only in the float rounding and summation order.
+/// </para>
+/// <para>
+/// With <see cref="ActivationPrecision.Int32"/>, the 16-bit kernels multiply each unpacked code vector with the
+/// codes and with the low codes, into two sums per group; the low sum is scaled by 2^−15 at the end. Unpacking
+/// is shared, so the cost over int16 is one more multiply-add per 16 codes, and the result is as exact as the
+/// float kernels.
 /// </para>
 /// <para>
 /// With int8 activations, the AVX2 byte kernel packs the codes of 32 columns into bytes and multiplies them
@@ -51,21 +57,31 @@ internal static unsafe class IntegerMatVec
         2 * (matrix.GroupsPerRow + 16) + matrix.WordsPerRow + LoadSlack / sizeof(float);
 
     /// <summary>Bytes of reordered activation codes that <see cref="PrepareCodes"/> may write.</summary>
-    public static long PreparedBytes(int columns) => 2L * (columns + 64);
+    public static long PreparedBytes(int columns) => 2 * PreparedStride(columns) * sizeof(short);
+
+    // Distance, in shorts, from the reordered codes to the reordered low codes.
+    private static long PreparedStride(int columns) => columns + 64;
 
     /// <summary>
     /// Writes the activation codes in the order that the kernel for this path, bit width and precision reads, and
     /// returns <paramref name="destination"/>; or returns null when that kernel reads
     /// <see cref="QuantizedActivations.Codes"/> as they are. <paramref name="destination"/> must hold
-    /// <see cref="PreparedBytes"/> bytes.
+    /// <see cref="PreparedBytes"/> bytes. Low codes, where the precision has them, follow the codes in the same order.
     /// </summary>
     public static void* PrepareCodes(
-        KernelPath path, int bits, ActivationPrecision precision, short* codes, int columns, void* destination)
+        KernelPath path, int bits, ActivationPrecision precision, in QuantizedActivations x, void* destination)
     {
+        short* codes = x.Codes;
+        int columns = x.Columns;
         switch (Choose(path, bits, precision))
         {
             case Kernel.Nibbles16:
                 PermuteNibbles16(codes, columns, (short*)destination);
+                if (precision == ActivationPrecision.Int32)
+                {
+                    PermuteNibbles16(x.LowCodes, columns, (short*)destination + PreparedStride(columns));
+                }
+
                 return destination;
             case Kernel.Nibbles8:
                 PermuteNibbles8(codes, columns, (sbyte*)destination);
@@ -102,15 +118,22 @@ internal static unsafe class IntegerMatVec
         int rowBytes = matrix.WordsPerRow * sizeof(uint);
         var tables = UnpackTables.For(matrix.Bits);
         var kernel = Choose(path, matrix.Bits, precision);
+        bool split = precision == ActivationPrecision.Int32;
+        short* preparedLow = prepared == null ? null : (short*)prepared + PreparedStride(matrix.Columns);
 
+        // F32 scales and biases are read in place; other types are converted row by row.
+        bool inPlace = matrix.ScaleType == ElementType.F32;
         for (int row = rowStart; row < rowEnd; row++)
         {
             long groupOffset = (long)row * groups;
-            ElementKernels.ToSingle(matrix.Scales, matrix.ScaleType, groupOffset, scales, groups, path);
-            ElementKernels.ToSingle(matrix.Biases, matrix.ScaleType, groupOffset, biases, groups, path);
-            for (int g = 0; g < groups; g++)
+            float* rowScales = (float*)matrix.Scales + groupOffset;
+            float* rowBiases = (float*)matrix.Biases + groupOffset;
+            if (!inPlace)
             {
-                scales[g] *= x.Scales[g];
+                ElementKernels.ToSingle(matrix.Scales, matrix.ScaleType, groupOffset, scales, groups, path);
+                ElementKernels.ToSingle(matrix.Biases, matrix.ScaleType, groupOffset, biases, groups, path);
+                rowScales = scales;
+                rowBiases = biases;
             }
 
             // The loads run up to LoadSlack bytes past the row, so a row too close to the end of the packed
@@ -122,16 +145,25 @@ internal static unsafe class IntegerMatVec
                 packed = rowCopy;
             }
 
-            float sum = kernel switch
+            float sum = (kernel, split) switch
             {
-                Kernel.Nibbles16 => DotNibbles16(packed, (short*)prepared, scales, matrix.Columns, matrix.GroupSize),
-                Kernel.Nibbles8 => DotNibbles8(packed, (sbyte*)prepared, scales, matrix.Columns, matrix.GroupSize),
-                Kernel.Bytes256 => DotBytes256(packed, (sbyte*)prepared, scales, groups, matrix.GroupSize, matrix.Bits, tables),
-                Kernel.Shorts256 => DotShorts256(packed, x.Codes, scales, groups, matrix.GroupSize, matrix.Bits, tables),
-                _ => DotShorts128(packed, x.Codes, scales, groups, matrix.GroupSize, matrix.Bits, tables),
+                (Kernel.Nibbles16, false) => DotNibbles16<NoLowCodes>(
+                    packed, (short*)prepared, null, rowScales, x.Scales, matrix.Columns, matrix.GroupSize),
+                (Kernel.Nibbles16, true) => DotNibbles16<LowCodes>(
+                    packed, (short*)prepared, preparedLow, rowScales, x.Scales, matrix.Columns, matrix.GroupSize),
+                (Kernel.Nibbles8, _) => DotNibbles8(packed, (sbyte*)prepared, rowScales, x.Scales, matrix.Columns, matrix.GroupSize),
+                (Kernel.Bytes256, _) => DotBytes256(packed, (sbyte*)prepared, rowScales, x.Scales, groups, matrix.GroupSize, matrix.Bits, tables),
+                (Kernel.Shorts256, false) => DotShorts256<NoLowCodes>(
+                    packed, x.Codes, null, rowScales, x.Scales, groups, matrix.GroupSize, matrix.Bits, tables),
+                (Kernel.Shorts256, true) => DotShorts256<LowCodes>(
+                    packed, x.Codes, x.LowCodes, rowScales, x.Scales, groups, matrix.GroupSize, matrix.Bits, tables),
+                (_, false) => DotShorts128<NoLowCodes>(
+                    packed, x.Codes, null, rowScales, x.Scales, groups, matrix.GroupSize, matrix.Bits, tables),
+                (_, true) => DotShorts128<LowCodes>(
+                    packed, x.Codes, x.LowCodes, rowScales, x.Scales, groups, matrix.GroupSize, matrix.Bits, tables),
             };
 
-            y[row] = sum + ElementKernels.Dot(biases, x.Sums, groups, path);
+            y[row] = sum + ElementKernels.Dot(rowBiases, x.Sums, groups, path);
         }
     }
 
@@ -198,11 +230,16 @@ internal static unsafe class IntegerMatVec
     }
 
     // 4-bit codes times int16 activations: each 16-bit word contains four codes, which a shift and a mask take out
-    // without a shuffle or a multiply, 64 columns (32 bytes) per step.
-    private static float DotNibbles16(byte* packed, short* codes, float* scales, int columns, int groupSize)
+    // without a shuffle or a multiply, 64 columns (32 bytes) per step. With low codes, the same code vectors also
+    // multiply the low codes into a second sum.
+    private static float DotNibbles16<TLow>(
+        byte* packed, short* codes, short* lowCodes, float* scales, float* activationScales, int columns, int groupSize)
+        where TLow : struct
     {
+        int groupShift = BitOperations.Log2((uint)groupSize);
         var mask = Vector256.Create((ushort)0x000F);
         var total = Vector256<float>.Zero;
+        var lowTotal = Vector256<float>.Zero;
         for (int c = 0; c < columns; c += 64)
         {
             var words = Vector256.Load((ushort*)packed);
@@ -210,37 +247,50 @@ internal static unsafe class IntegerMatVec
             var code1 = Avx2.And(Avx2.ShiftRightLogical(words, 4), mask).AsInt16();
             var code2 = Avx2.And(Avx2.ShiftRightLogical(words, 8), mask).AsInt16();
             var code3 = Avx2.ShiftRightLogical(words, 12).AsInt16();
-            Vector256<int> sum;
-            if (AvxVnni.IsSupported)
+            var blockScales = BlockScales(scales, activationScales, c, columns, groupShift);
+            var sum = DotNibbleBlock(code0, code1, code2, code3, codes + c);
+            total = MultiplyAdd(Avx.ConvertToVector256Single(sum), blockScales, total);
+            if (typeof(TLow) == typeof(LowCodes))
             {
-                sum = AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, code0, Vector256.Load(codes + c));
-                sum = AvxVnni.MultiplyWideningAndAdd(sum, code1, Vector256.Load(codes + c + 16));
-                sum = AvxVnni.MultiplyWideningAndAdd(sum, code2, Vector256.Load(codes + c + 32));
-                sum = AvxVnni.MultiplyWideningAndAdd(sum, code3, Vector256.Load(codes + c + 48));
-            }
-            else
-            {
-                var low = Avx2.Add(
-                    Avx2.MultiplyAddAdjacent(code0, Vector256.Load(codes + c)),
-                    Avx2.MultiplyAddAdjacent(code1, Vector256.Load(codes + c + 16)));
-                var high = Avx2.Add(
-                    Avx2.MultiplyAddAdjacent(code2, Vector256.Load(codes + c + 32)),
-                    Avx2.MultiplyAddAdjacent(code3, Vector256.Load(codes + c + 48)));
-                sum = Avx2.Add(low, high);
+                var lowSum = DotNibbleBlock(code0, code1, code2, code3, lowCodes + c);
+                lowTotal = MultiplyAdd(Avx.ConvertToVector256Single(lowSum), blockScales, lowTotal);
             }
 
-            total = MultiplyAdd(Avx.ConvertToVector256Single(sum), BlockScales(scales, c, columns, groupSize), total);
             packed += 32;
         }
 
-        return Vector256.Sum(total);
+        float result = Vector256.Sum(total);
+        return typeof(TLow) == typeof(LowCodes) ? result + Vector256.Sum(lowTotal) * QuantizedActivations.LowCodeWeight : result;
+    }
+
+    // Σ code·q over one 64-column block of DotNibbles16, as eight int32 partial sums.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> DotNibbleBlock(
+        Vector256<short> code0, Vector256<short> code1, Vector256<short> code2, Vector256<short> code3, short* codes)
+    {
+        if (AvxVnni.IsSupported)
+        {
+            var sum = AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, code0, Vector256.Load(codes));
+            sum = AvxVnni.MultiplyWideningAndAdd(sum, code1, Vector256.Load(codes + 16));
+            sum = AvxVnni.MultiplyWideningAndAdd(sum, code2, Vector256.Load(codes + 32));
+            return AvxVnni.MultiplyWideningAndAdd(sum, code3, Vector256.Load(codes + 48));
+        }
+
+        var low = Avx2.Add(
+            Avx2.MultiplyAddAdjacent(code0, Vector256.Load(codes)),
+            Avx2.MultiplyAddAdjacent(code1, Vector256.Load(codes + 16)));
+        var high = Avx2.Add(
+            Avx2.MultiplyAddAdjacent(code2, Vector256.Load(codes + 32)),
+            Avx2.MultiplyAddAdjacent(code3, Vector256.Load(codes + 48)));
+        return Avx2.Add(low, high);
     }
 
     // 4-bit codes times int8 activations: low and high nibbles of 32 bytes, each multiplied with its own 32
     // activations by vpmaddubsw (vpdpbusd with AVX-VNNI), 64 columns per step. Pair sums stay below
     // 2·15·127, so nothing saturates, even after the two halves are added in int16.
-    private static float DotNibbles8(byte* packed, sbyte* codes, float* scales, int columns, int groupSize)
+    private static float DotNibbles8(byte* packed, sbyte* codes, float* scales, float* activationScales, int columns, int groupSize)
     {
+        int groupShift = BitOperations.Log2((uint)groupSize);
         var mask = Vector256.Create((byte)0x0F);
         var ones = Vector256.Create((short)1);
         var total = Vector256<float>.Zero;
@@ -263,7 +313,7 @@ internal static unsafe class IntegerMatVec
                 sum = Avx2.MultiplyAddAdjacent(pairs, ones);
             }
 
-            total = MultiplyAdd(Avx.ConvertToVector256Single(sum), BlockScales(scales, c, columns, groupSize), total);
+            total = MultiplyAdd(Avx.ConvertToVector256Single(sum), BlockScales(scales, activationScales, c, columns, groupShift), total);
             packed += 32;
         }
 
@@ -272,63 +322,92 @@ internal static unsafe class IntegerMatVec
 
     // Scales for the int32 lanes of a 64-column block, whose lanes 0-3 cover columns c to c+31 and lanes 4-7
     // columns c+32 to c+63. With group size 32 the halves have their own groups, and a half past the last column
-    // gets scale 0, because the scratch after the last group is not initialized.
+    // gets scale 0, because what follows the last group is another row's scale or uninitialized scratch.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> BlockScales(float* scales, int c, int columns, int groupSize)
+    private static Vector256<float> BlockScales(float* scales, float* activationScales, int c, int columns, int groupShift)
     {
-        if (groupSize != 32)
+        if (groupShift != 5)
         {
-            return Vector256.Create(scales[c / groupSize]);
+            int g = c >> groupShift;
+            return Vector256.Create(scales[g] * activationScales[g]);
         }
 
-        float upper = c + 32 < columns ? scales[(c >> 5) + 1] : 0f;
-        return Vector256.Create(Vector128.Create(scales[c >> 5]), Vector128.Create(upper));
+        int lower = c >> 5;
+        float upper = c + 32 < columns ? scales[lower + 1] * activationScales[lower + 1] : 0f;
+        return Vector256.Create(Vector128.Create(scales[lower] * activationScales[lower]), Vector128.Create(upper));
     }
 
-    // 16-bit codes times int16 activations with vpmaddwd (vpdpwssd with AVX-VNNI), 32 columns per step.
-    private static float DotShorts256(
-        byte* packed, short* codes, float* scales, int groups, int groupSize, int bits, UnpackTables tables)
+    // 16-bit codes times int16 activations with vpmaddwd (vpdpwssd with AVX-VNNI), 32 columns per step, and the
+    // low codes into a second sum where there are any.
+    private static float DotShorts256<TLow>(
+        byte* packed,
+        short* codes,
+        short* lowCodes,
+        float* scales,
+        float* activationScales,
+        int groups,
+        int groupSize,
+        int bits,
+        UnpackTables tables)
+        where TLow : struct
     {
         var control = Vector256.Create(tables.Control);
         var multipliers = Vector256.Create(tables.Multipliers);
         var shift = Vector128.CreateScalar((ushort)(16 - bits));
         int stepBytes = 4 * bits;
         var total = Vector256<float>.Zero;
+        var lowTotal = Vector256<float>.Zero;
         for (int g = 0; g < groups; g++)
         {
-            var low = Vector256<int>.Zero;
-            var high = Vector256<int>.Zero;
+            var sum = Vector256<int>.Zero;
+            var lowSum = Vector256<int>.Zero;
             for (int c = 0; c < groupSize; c += 32)
             {
                 var first = Unpack256(packed, control, multipliers, shift);
                 var second = Unpack256(packed + 2 * bits, control, multipliers, shift);
-                var q0 = Vector256.Load(codes + c);
-                var q1 = Vector256.Load(codes + c + 16);
-                if (AvxVnni.IsSupported)
+                sum = MultiplyAddPairs(sum, first, second, codes + c);
+                if (typeof(TLow) == typeof(LowCodes))
                 {
-                    low = AvxVnni.MultiplyWideningAndAdd(low, first, q0);
-                    high = AvxVnni.MultiplyWideningAndAdd(high, second, q1);
-                }
-                else
-                {
-                    low = Avx2.Add(low, Avx2.MultiplyAddAdjacent(first, q0));
-                    high = Avx2.Add(high, Avx2.MultiplyAddAdjacent(second, q1));
+                    lowSum = MultiplyAddPairs(lowSum, first, second, lowCodes + c);
                 }
 
                 packed += stepBytes;
             }
 
-            total = MultiplyAdd(Avx.ConvertToVector256Single(Avx2.Add(low, high)), Vector256.Create(scales[g]), total);
+            var scale = Vector256.Create(scales[g] * activationScales[g]);
+            total = MultiplyAdd(Avx.ConvertToVector256Single(sum), scale, total);
+            if (typeof(TLow) == typeof(LowCodes))
+            {
+                lowTotal = MultiplyAdd(Avx.ConvertToVector256Single(lowSum), scale, lowTotal);
+                lowCodes += groupSize;
+            }
+
             codes += groupSize;
         }
 
-        return Vector256.Sum(total);
+        float result = Vector256.Sum(total);
+        return typeof(TLow) == typeof(LowCodes) ? result + Vector256.Sum(lowTotal) * QuantizedActivations.LowCodeWeight : result;
+    }
+
+    // sum + Σ first·q[0..15] + Σ second·q[16..31], pairwise into eight int32 lanes.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> MultiplyAddPairs(Vector256<int> sum, Vector256<short> first, Vector256<short> second, short* q)
+    {
+        if (AvxVnni.IsSupported)
+        {
+            sum = AvxVnni.MultiplyWideningAndAdd(sum, first, Vector256.Load(q));
+            return AvxVnni.MultiplyWideningAndAdd(sum, second, Vector256.Load(q + 16));
+        }
+
+        return Avx2.Add(
+            sum,
+            Avx2.Add(Avx2.MultiplyAddAdjacent(first, Vector256.Load(q)), Avx2.MultiplyAddAdjacent(second, Vector256.Load(q + 16))));
     }
 
     // Codes of fewer than 8 bits times int8 activations with vpmaddubsw and vpmaddwd (vpdpbusd with AVX-VNNI),
     // 32 columns per step.
     private static float DotBytes256(
-        byte* packed, sbyte* codes, float* scales, int groups, int groupSize, int bits, UnpackTables tables)
+        byte* packed, sbyte* codes, float* scales, float* activationScales, int groups, int groupSize, int bits, UnpackTables tables)
     {
         var control = Vector256.Create(tables.Control);
         var multipliers = Vector256.Create(tables.Multipliers);
@@ -352,7 +431,7 @@ internal static unsafe class IntegerMatVec
                 packed += stepBytes;
             }
 
-            total = MultiplyAdd(Avx.ConvertToVector256Single(sum), Vector256.Create(scales[g]), total);
+            total = MultiplyAdd(Avx.ConvertToVector256Single(sum), Vector256.Create(scales[g] * activationScales[g]), total);
             codes += groupSize;
         }
 
@@ -360,31 +439,56 @@ internal static unsafe class IntegerMatVec
     }
 
     // 16-bit codes times int16 activations with 128-bit vectors, 16 columns per step: SSE2 vpmaddwd on x64,
-    // widening multiply-accumulate on ARM64, portable widening otherwise.
-    private static float DotShorts128(
-        byte* packed, short* codes, float* scales, int groups, int groupSize, int bits, UnpackTables tables)
+    // widening multiply-accumulate on ARM64, portable widening otherwise; low codes into a second sum.
+    private static float DotShorts128<TLow>(
+        byte* packed,
+        short* codes,
+        short* lowCodes,
+        float* scales,
+        float* activationScales,
+        int groups,
+        int groupSize,
+        int bits,
+        UnpackTables tables)
+        where TLow : struct
     {
         var control = Vector128.Create(tables.Control.AsSpan(0, 16));
         var multipliers = Vector128.Create(tables.Multipliers.AsSpan(0, 8));
         int shift = 16 - bits;
         var total = Vector128<float>.Zero;
+        var lowTotal = Vector128<float>.Zero;
         for (int g = 0; g < groups; g++)
         {
             var sum = Vector128<int>.Zero;
+            var lowSum = Vector128<int>.Zero;
             for (int c = 0; c < groupSize; c += 16)
             {
                 var first = Unpack128(packed, control, multipliers, shift);
                 var second = Unpack128(packed + bits, control, multipliers, shift);
                 sum = MultiplyAddAdjacent(sum, first, Vector128.Load(codes + c));
                 sum = MultiplyAddAdjacent(sum, second, Vector128.Load(codes + c + 8));
+                if (typeof(TLow) == typeof(LowCodes))
+                {
+                    lowSum = MultiplyAddAdjacent(lowSum, first, Vector128.Load(lowCodes + c));
+                    lowSum = MultiplyAddAdjacent(lowSum, second, Vector128.Load(lowCodes + c + 8));
+                }
+
                 packed += 2 * bits;
             }
 
-            total += Vector128.ConvertToSingle(sum) * Vector128.Create(scales[g]);
+            var scale = Vector128.Create(scales[g] * activationScales[g]);
+            total += Vector128.ConvertToSingle(sum) * scale;
+            if (typeof(TLow) == typeof(LowCodes))
+            {
+                lowTotal += Vector128.ConvertToSingle(lowSum) * scale;
+                lowCodes += groupSize;
+            }
+
             codes += groupSize;
         }
 
-        return Vector128.Sum(total);
+        float result = Vector128.Sum(total);
+        return typeof(TLow) == typeof(LowCodes) ? result + Vector128.Sum(lowTotal) * QuantizedActivations.LowCodeWeight : result;
     }
 
     // Unpacks 16 codes from the 2b bytes at packed (reading 16 bytes) into 16-bit lanes.
@@ -442,6 +546,11 @@ internal static unsafe class IntegerMatVec
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> MultiplyAdd(Vector256<float> a, Vector256<float> b, Vector256<float> addend) =>
         Fma.IsSupported ? Fma.MultiplyAdd(a, b, addend) : Avx.Add(Avx.Multiply(a, b), addend);
+
+    // Type arguments of the kernels that select whether low codes are multiplied too.
+    private struct NoLowCodes;
+
+    private struct LowCodes;
 
     private enum Kernel
     {

@@ -36,10 +36,12 @@ internal static unsafe class QuantizedReference
 
     /// <summary>
     /// Computes Σ_g (scale_g·d_g)·Σ_{c∈g} code[c]·q[c] + Σ_g bias_g·Σx_g for one row and one quantized activation
-    /// row: the integer path's reference. The integer sums are exact, so the vector kernels differ from this only in
-    /// the float summation order.
+    /// row: the integer path's reference. With low codes (not null), each group adds
+    /// (scale_g·d_g)·2^−15·Σ code[c]·q_low[c]. The integer sums are exact, so the vector kernels differ from this only
+    /// in the float summation order.
     /// </summary>
-    public static float DotRowQuantized(in QuantizedLayout matrix, int row, short* codes, float* activationScales, float* sums)
+    public static float DotRowQuantized(
+        in QuantizedLayout matrix, int row, short* codes, short* lowCodes, float* activationScales, float* sums)
     {
         uint* words = matrix.RowWords(row);
         long groupBase = (long)row * matrix.GroupsPerRow;
@@ -49,13 +51,21 @@ internal static unsafe class QuantizedReference
         for (int g = 0; g < matrix.GroupsPerRow; g++)
         {
             int integer = 0;
+            int lowInteger = 0;
             for (int c = g * groupSize; c < (g + 1) * groupSize; c++)
             {
-                integer += (int)QuantizedLayout.ExtractCode(words, c, matrix.Bits) * codes[c];
+                int code = (int)QuantizedLayout.ExtractCode(words, c, matrix.Bits);
+                integer += code * codes[c];
+                lowInteger += lowCodes == null ? 0 : code * lowCodes[c];
             }
 
             float scale = matrix.LoadParameter(matrix.Scales, groupBase + g) * activationScales[g];
             dot += scale * integer;
+            if (lowCodes != null)
+            {
+                dot += scale * QuantizedActivations.LowCodeWeight * lowInteger;
+            }
+
             bias += matrix.LoadParameter(matrix.Biases, groupBase + g) * sums[g];
         }
 

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.Intrinsics.X86;
 using Waldwicht.Numerics.Kernels;
 using Waldwicht.Numerics.Threading;
 
@@ -31,7 +32,7 @@ public sealed unsafe class QuantizedMatrix : WeightMatrix
     // Activation rows per pass of the tiled product, which bounds the permuted copy and keeps it in cache.
     private const int TokensPerPass = 256;
 
-    private static ActivationPrecision s_defaultActivationPrecision = ActivationPrecision.Float32;
+    private static ActivationPrecision s_defaultActivationPrecision = RecommendedActivationPrecision;
 
     private readonly nint _packed;
     private readonly nint _scales;
@@ -76,8 +77,17 @@ public sealed unsafe class QuantizedMatrix : WeightMatrix
     }
 
     /// <summary>
+    /// The fastest <see cref="Matrices.ActivationPrecision"/> that is as exact as float32 on this processor:
+    /// <see cref="Matrices.ActivationPrecision.Int32"/> where the widest kernels are the AVX2 ones (x64 without
+    /// AVX-512), whose integer multiply-adds outrun converting every code to float;
+    /// <see cref="Matrices.ActivationPrecision.Float32"/> elsewhere.
+    /// </summary>
+    public static ActivationPrecision RecommendedActivationPrecision =>
+        KernelPaths.Best == KernelPath.Vector256 && Avx2.IsSupported ? ActivationPrecision.Int32 : ActivationPrecision.Float32;
+
+    /// <summary>
     /// The <see cref="ActivationPrecision"/> that matrices created afterwards use:
-    /// <see cref="Matrices.ActivationPrecision.Float32"/> unless changed.
+    /// <see cref="RecommendedActivationPrecision"/> unless changed.
     /// </summary>
     public static ActivationPrecision DefaultActivationPrecision
     {
@@ -181,12 +191,13 @@ public sealed unsafe class QuantizedMatrix : WeightMatrix
         ActivationQuantizer.Quantize(input, 1, activations, ActivationPrecision, path);
         if (path == KernelPath.Scalar)
         {
-            var referenceJob = new ReferenceIntegerMatVecJob(Layout, activations, output);
+            var referenceJob = new ReferenceIntegerMatVecJob(
+                Layout, activations, ActivationPrecision == ActivationPrecision.Int32, output);
             pool.Run(ref referenceJob, Rows, grain);
             return;
         }
 
-        void* prepared = IntegerMatVec.PrepareCodes(path, Bits, ActivationPrecision, activations.Codes, Columns, scratch + bytes);
+        void* prepared = IntegerMatVec.PrepareCodes(path, Bits, ActivationPrecision, activations, scratch + bytes);
         var integerJob = new IntegerMatVecJob(Layout, activations, prepared, ActivationPrecision, path, output);
         pool.Run(ref integerJob, Rows, grain);
     }
@@ -238,15 +249,16 @@ public sealed unsafe class QuantizedMatrix : WeightMatrix
     private static ActivationPrecision CheckPrecision(ActivationPrecision value) =>
         Enum.IsDefined(value)
             ? value
-            : throw new ArgumentOutOfRangeException(nameof(value), value, "Activation precision must be Int16, Int8 or Float32.");
+            : throw new ArgumentOutOfRangeException(nameof(value), value, "Activation precision must be Float32, Int32, Int16 or Int8.");
 
-    private readonly struct ReferenceIntegerMatVecJob(QuantizedLayout layout, QuantizedActivations x, float* y) : IRangeJob
+    private readonly struct ReferenceIntegerMatVecJob(QuantizedLayout layout, QuantizedActivations x, bool split, float* y) : IRangeJob
     {
         public void Execute(int start, int end)
         {
+            short* lowCodes = split ? x.LowCodes : null;
             for (int row = start; row < end; row++)
             {
-                y[row] = QuantizedReference.DotRowQuantized(layout, row, x.Codes, x.Scales, x.Sums);
+                y[row] = QuantizedReference.DotRowQuantized(layout, row, x.Codes, lowCodes, x.Scales, x.Sums);
             }
         }
     }
