@@ -16,9 +16,18 @@ internal sealed unsafe class BenchmarkMatrix : IDisposable
 
     public WeightMatrix Matrix { get; private set; } = null!;
 
-    /// <summary>Random codes with scales and biases of MLX's typical magnitude.</summary>
+    /// <summary>
+    /// Random codes with scales and biases of MLX's typical magnitude, multiplied with activations of
+    /// <paramref name="precision"/> (float unless given).
+    /// </summary>
     public static BenchmarkMatrix Quantized(
-        int rows, int columns, int bits, int groupSize, ElementType scaleType, string path)
+        int rows,
+        int columns,
+        int bits,
+        int groupSize,
+        ElementType scaleType,
+        string path,
+        ActivationPrecision precision = ActivationPrecision.Float32)
     {
         var result = new BenchmarkMatrix();
         long packedBytes = (long)rows * columns * bits / 8;
@@ -37,6 +46,7 @@ internal sealed unsafe class BenchmarkMatrix : IDisposable
         result.Matrix = new QuantizedMatrix(packed, scales, biases, scaleType, rows, columns, bits, groupSize)
         {
             KernelPath = Enum.Parse<KernelPath>(path),
+            ActivationPrecision = precision,
         };
         return result;
     }

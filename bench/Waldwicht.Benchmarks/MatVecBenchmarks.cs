@@ -116,7 +116,7 @@ public class ActivationPrecisionMatVecBenchmarks
     [Params(64)]
     public int GroupSize { get; set; }
 
-    [Params(ActivationPrecision.Float32, ActivationPrecision.Int16, ActivationPrecision.Int8)]
+    [Params(ActivationPrecision.Float32, ActivationPrecision.Int32, ActivationPrecision.Int16, ActivationPrecision.Int8)]
     public ActivationPrecision Precision { get; set; }
 
     [ParamsSource(typeof(BenchmarkMatrix), nameof(BenchmarkMatrix.ThreadCounts))]
@@ -128,17 +128,7 @@ public class ActivationPrecisionMatVecBenchmarks
         var (rows, columns) = BenchmarkMatrix.ParseShape(Shape);
         string best = BenchmarkMatrix.ScalarAndBest().Last();
 
-        // Matrices take the default precision when they are created.
-        var previous = QuantizedMatrix.DefaultActivationPrecision;
-        QuantizedMatrix.DefaultActivationPrecision = Precision;
-        try
-        {
-            _matrix = BenchmarkMatrix.Quantized(rows, columns, Bits, GroupSize, ElementType.F32, best);
-        }
-        finally
-        {
-            QuantizedMatrix.DefaultActivationPrecision = previous;
-        }
+        _matrix = BenchmarkMatrix.Quantized(rows, columns, Bits, GroupSize, ElementType.F32, best, Precision);
 
         _pool = new WorkerPool(Threads);
         _x = QuantizedMatVecBenchmarks.Activations(columns);
