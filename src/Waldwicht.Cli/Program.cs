@@ -1,4 +1,6 @@
 using System.CommandLine;
+using System.CommandLine.Invocation;
+using System.CommandLine.Parsing;
 using Waldwicht.Cli.Commands;
 
 namespace Waldwicht.Cli;
@@ -18,6 +20,37 @@ internal static class Program
         root.Subcommands.Add(SynthCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(ExportCommand.Create());
-        return await root.Parse(args).InvokeAsync();
+        var parse = root.Parse(args);
+        bool usageHint = false;
+        if (parse.Action is ParseErrorAction errorAction && args.Length > 0)
+        {
+            // Print the errors and a pointer to --help, because the whole help text would bury the line that matters.
+            errorAction.ShowHelp = false;
+            usageHint = true;
+        }
+
+        int exitCode = await parse.InvokeAsync();
+        if (usageHint)
+        {
+            Console.Error.WriteLine($"Run '{CommandPath(parse.CommandResult)} --help' for usage.");
+        }
+
+        return exitCode;
+    }
+
+    // Returns the words that run the innermost recognized command, such as "waldwicht export gguf".
+    private static string CommandPath(CommandResult command)
+    {
+        var names = new List<string>();
+        for (SymbolResult? result = command; result is not null; result = result.Parent)
+        {
+            if (result is CommandResult { Command: not RootCommand } named)
+            {
+                names.Insert(0, named.Command.Name);
+            }
+        }
+
+        names.Insert(0, "waldwicht");
+        return string.Join(' ', names);
     }
 }

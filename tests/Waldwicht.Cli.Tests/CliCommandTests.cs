@@ -227,6 +227,19 @@ public sealed class CliCommandTests : IDisposable
         Assert.Contains("int4", result.StandardError);
     }
 
+    [Theory]
+    [InlineData("waldwicht serve", "serve", "--port", "abc")]
+    [InlineData("waldwicht export gguf", "export", "gguf", "--bogus")]
+    public void ParseErrorPointsToHelp(string commandPath, params string[] arguments)
+    {
+        var result = CliRunner.Run(arguments);
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains(arguments[^1], result.StandardError);
+        Assert.Contains($"Run '{commandPath} --help' for usage.", result.StandardError);
+        Assert.DoesNotContain("Options:", result.StandardError + result.StandardOutput);
+    }
+
     private static (int[] Prompt, int[] Continuation) ReadGreedy(string variant)
     {
         using var document = JsonDocument.Parse(File.ReadAllText(TestData.Path("tiny-gemma4", variant, "expected_greedy.json")));
