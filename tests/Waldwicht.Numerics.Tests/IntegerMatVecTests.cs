@@ -255,6 +255,43 @@ public sealed unsafe class IntegerMatVecTests : IDisposable
     }
 
     [Theory]
+    [MemberData(nameof(PathPrecisionCases))]
+    public void Quantize_TinyGroupsBecomeZero(string pathName, string precisionName)
+    {
+        var path = TestPaths.Parse(pathName);
+        var precision = Enum.Parse<ActivationPrecision>(precisionName);
+        var x = new float[128];
+        for (int i = 0; i < 64; i++)
+        {
+            // Group 0 lies just below the threshold, down to subnormals; group 1 just above it.
+            x[i] = (i % 2 == 0 ? 1 : -1) * ActivationQuantizer.TinyGroup * MathF.Pow(2, -1 - i);
+            x[64 + i] = (i % 2 == 0 ? 1 : -1) * ActivationQuantizer.TinyGroup * (1 + i);
+        }
+
+        using var buffer = new ActivationBuffer(1, 128, 64);
+        var a = buffer.Activations;
+        fixed (float* input = x)
+        {
+            ActivationQuantizer.Quantize(input, 1, a, precision, path);
+        }
+
+        Assert.Equal(0f, a.Scales[0]);
+        Assert.True(a.Scales[1] > 0, $"scale of the group above the threshold: {a.Scales[1]}");
+        for (int i = 0; i < 64; i++)
+        {
+            Assert.Equal(0, a.Codes[i]);
+            if (precision == ActivationPrecision.Int32)
+            {
+                Assert.Equal(0, a.LowCodes[i]);
+            }
+        }
+
+        Assert.Equal(ActivationQuantizer.MaxCode(precision), Math.Abs((int)a.Codes[127]));
+        using var matrix = new IntegerTestMatrix(RandomCodes(5, 128, 4, 9), 5, 128, 4, 64, ElementType.F32, 9);
+        AssertMatchesReference(matrix, x, path, precision, "tiny groups");
+    }
+
+    [Theory]
     [MemberData(nameof(PathCases))]
     public void Quantize_Int32ReconstructsFinerThanInt16(string pathName)
     {

@@ -89,9 +89,17 @@ internal static unsafe class ActivationQuantizer
     private const float LowCodeFactor = 32768;
 
     /// <summary>
+    /// Largest magnitude below which a group is taken as all zeros (codes 0, scale 0; its float sum still
+    /// counts). 32767·32768/1e-28 stays finite, and dropping such values changes a product by less than 1e-28 per
+    /// unit of weight.
+    /// </summary>
+    public const float TinyGroup = 1e-28f;
+
+    /// <summary>
     /// Quantizes <paramref name="rows"/> rows of <see cref="QuantizedActivations.Columns"/> floats, row-major at
-    /// <paramref name="x"/>. A group whose values are all 0 gets scale 0. A group with an infinite or NaN value
-    /// gets codes 0 and scale NaN, so that every product that reads it is NaN.
+    /// <paramref name="x"/>. A group whose values are all 0, or all below <see cref="TinyGroup"/> in magnitude,
+    /// gets scale 0. A group with an infinite or NaN value gets codes 0 and scale NaN, so that every product that
+    /// reads it is NaN.
     /// </summary>
     public static void Quantize(
         float* x, int rows, in QuantizedActivations output, ActivationPrecision precision, KernelPath path)
@@ -158,7 +166,8 @@ internal static unsafe class ActivationQuantizer
     }
 
     // Returns maxCode/max, the factor that maps x to codes, and sets the scale max/maxCode. All-zero and
-    // non-finite groups map to codes 0.
+    // non-finite groups map to codes 0, and so do groups below TinyGroup, whose factor times the low-code factor
+    // would overflow float.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float Inverse(float max, float sum, float maxCode, out float scale)
     {
@@ -168,7 +177,7 @@ internal static unsafe class ActivationQuantizer
             return 0;
         }
 
-        if (max == 0)
+        if (max < TinyGroup)
         {
             scale = 0;
             return 0;
