@@ -34,7 +34,7 @@ public class QuantizedMatMulBenchmarks
         string best = BenchmarkMatrix.ScalarAndBest().Last();
         _matrix = BenchmarkMatrix.Quantized(rows, columns, Bits, GroupSize, ElementType.F32, best);
         _pool = new WorkerPool(Threads);
-        _x = QuantizedMatVecBenchmarks.Activations(columns * Count);
+        _x = MatVecBenchmark.Activations(columns * Count);
         _y = new float[rows * Count];
     }
 

@@ -13,7 +13,7 @@ namespace Waldwicht.LlamaCompare;
 /// <param name="PeakResidentBytes">Peak resident set size of the worker process, loading included.</param>
 /// <param name="Runs">Measured runs (after one warm-up run).</param>
 /// <param name="Threads">Threads the engine used.</param>
-/// <param name="Activations">Waldwicht's activation precision (f32, int16, int8); null for llama.cpp.</param>
+/// <param name="Activations">Waldwicht's activation precision (f32, int32, int16 or int8), or null for llama.cpp.</param>
 internal sealed record BenchmarkResult(
     string Engine,
     string Model,

@@ -42,7 +42,7 @@ internal static class Program
                 return 1;
             }
 
-            if (!ActivationNames.TryParseList(parse.GetValue(activations)!, out var precisions, out string? error))
+            if (!TryParsePrecisions(parse.GetValue(activations)!, out var precisions, out string? error))
             {
                 Console.Error.WriteLine($"error: {error}");
                 return 1;
@@ -95,8 +95,9 @@ internal static class Program
     // Starts this program again as a worker, so that the peak RSS belongs to one engine and model.
     private static BenchmarkResult RunChild(string engine, string model, WorkloadSettings settings, ActivationPrecision precision)
     {
-        string activationName = ActivationNames.Format(precision);
-        Console.Error.WriteLine(engine == "waldwicht" ? $"Measuring {engine} ({activationName} activations) on {model} …" : $"Measuring {engine} on {model} …");
+        string activationName = ActivationPrecisionNames.Format(precision);
+        string what = engine == "waldwicht" ? $"{engine} ({activationName} activations)" : engine;
+        Console.Error.WriteLine($"Measuring {what} on {model} …");
         string self = Environment.ProcessPath ?? throw new InvalidOperationException("The path of this program is unknown.");
         var start = new ProcessStartInfo(self) { RedirectStandardOutput = true, UseShellExecute = false };
         if (Path.GetFileNameWithoutExtension(self) == "dotnet")
@@ -167,6 +168,34 @@ internal static class Program
         text.AppendLine(string.Create(
             CultureInfo.InvariantCulture,
             $"| {label} | {EngineLabel(result)} | {Path.GetFileName(result.Model.TrimEnd('/'))} | {result.FileBytes / 1e9:0.000} | {result.LoadSeconds:0.00} | {result.PrefillTokensPerSecond:0.0} | {result.DecodeTokensPerSecond:0.0} | {result.TimeToFirstTokenSeconds:0.000} | {result.PeakResidentBytes / 1e9:0.000} |"));
+
+    // Parses a comma-separated list of activation precision names into distinct precisions, in the order given.
+    private static bool TryParsePrecisions(string text, out List<ActivationPrecision> precisions, out string? error)
+    {
+        precisions = [];
+        error = null;
+        foreach (string name in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!ActivationPrecisionNames.TryParse(name, out var precision))
+            {
+                error = $"--activations takes {ActivationPrecisionNames.Choices}, comma-separated; got '{name}'.";
+                return false;
+            }
+
+            if (!precisions.Contains(precision))
+            {
+                precisions.Add(precision);
+            }
+        }
+
+        if (precisions.Count == 0)
+        {
+            error = $"--activations needs at least one of {ActivationPrecisionNames.Choices}.";
+            return false;
+        }
+
+        return true;
+    }
 
     private static string EngineLabel(BenchmarkResult result) =>
         result.Activations is string activations ? $"{result.Engine} {activations}" : result.Engine;

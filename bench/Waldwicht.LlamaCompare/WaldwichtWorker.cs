@@ -55,7 +55,7 @@ internal static class WaldwichtWorker
         return new BenchmarkResult(
             "waldwicht", modelFolder, fileBytes, load.Elapsed.TotalSeconds,
             WorkloadSettings.Median(prefill), WorkloadSettings.Median(decode), WorkloadSettings.Median(firstToken),
-            ProcessMemory.PeakResidentBytes(), settings.Runs, settings.Threads, ActivationNames.Format(precision));
+            ProcessMemory.PeakResidentBytes(), settings.Runs, settings.Threads, ActivationPrecisionNames.Format(precision));
     }
 
     internal static int ArgMax(ReadOnlySpan<float> values)

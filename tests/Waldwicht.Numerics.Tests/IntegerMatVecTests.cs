@@ -64,8 +64,8 @@ public sealed unsafe class IntegerMatVecTests : IDisposable
         int seed = bits * 100 + groupSize;
         foreach (var (rows, columns) in shapes)
         {
-            // F32 scales are read in place, where the last row's neighbours lie outside the array; the other types
-            // are converted row by row.
+            // F32 scales are read in place, where the last row's neighbours lie outside the array, and the other
+            // types are converted row by row.
             foreach (var scaleType in TestPaths.ElementTypes)
             {
                 using var matrix = new IntegerTestMatrix(
@@ -200,8 +200,8 @@ public sealed unsafe class IntegerMatVecTests : IDisposable
             x[3 * groupSize + 1] = float.PositiveInfinity;
             x[columns + groupSize + 3] = 0.5f;
 
-            using var expected = new ActivationBuffer(rows, columns, groupSize);
-            using var actual = new ActivationBuffer(rows, columns, groupSize);
+            using var expected = new ActivationBuffer(rows, columns, groupSize, precision);
+            using var actual = new ActivationBuffer(rows, columns, groupSize, precision);
             fixed (float* input = x)
             {
                 ActivationQuantizer.Quantize(input, rows, expected.Activations, precision, KernelPath.Scalar);
@@ -263,12 +263,12 @@ public sealed unsafe class IntegerMatVecTests : IDisposable
         var x = new float[128];
         for (int i = 0; i < 64; i++)
         {
-            // Group 0 lies just below the threshold, down to subnormals; group 1 just above it.
+            // Group 0 lies below the threshold, down to subnormals, and group 1 just above it.
             x[i] = (i % 2 == 0 ? 1 : -1) * ActivationQuantizer.TinyGroup * MathF.Pow(2, -1 - i);
             x[64 + i] = (i % 2 == 0 ? 1 : -1) * ActivationQuantizer.TinyGroup * (1 + i);
         }
 
-        using var buffer = new ActivationBuffer(1, 128, 64);
+        using var buffer = new ActivationBuffer(1, 128, 64, precision);
         var a = buffer.Activations;
         fixed (float* input = x)
         {
@@ -308,7 +308,7 @@ public sealed unsafe class IntegerMatVecTests : IDisposable
         x[70] = 3e4f;
         Array.Clear(x, 640, 64);
         x[900] = float.NaN;
-        using var buffer = new ActivationBuffer(1, columns, 64);
+        using var buffer = new ActivationBuffer(1, columns, 64, ActivationPrecision.Int32);
         var a = buffer.Activations;
         fixed (float* input = x)
         {
@@ -377,7 +377,7 @@ public sealed unsafe class IntegerMatVecTests : IDisposable
         var y = new float[matrix.Rows];
         matrix.Create(path, precision).MatVec(x, y, _pool);
 
-        using var activations = new ActivationBuffer(1, matrix.Columns, matrix.GroupSize);
+        using var activations = new ActivationBuffer(1, matrix.Columns, matrix.GroupSize, precision);
         var a = activations.Activations;
         fixed (float* input = x)
         {
@@ -387,8 +387,7 @@ public sealed unsafe class IntegerMatVecTests : IDisposable
         var layout = matrix.Layout;
         for (int r = 0; r < matrix.Rows; r++)
         {
-            short* lowCodes = precision == ActivationPrecision.Int32 ? a.LowCodes : null;
-            float expected = QuantizedReference.DotRowQuantized(layout, r, a.Codes, lowCodes, a.Scales, a.Sums);
+            float expected = QuantizedReference.DotRowQuantized(layout, r, a.Codes, a.LowCodes, a.Scales, a.Sums);
             double magnitude = matrix.Magnitude(r, a);
             TestPaths.AssertClose(expected, y[r], RelativeTolerance * magnitude, $"{path} {precision} {context} row {r}");
         }
@@ -411,10 +410,10 @@ public sealed unsafe class IntegerMatVecTests : IDisposable
     {
         private readonly NativeBuffer _buffer;
 
-        public ActivationBuffer(int rows, int columns, int groupSize)
+        public ActivationBuffer(int rows, int columns, int groupSize, ActivationPrecision precision)
         {
             _buffer = new NativeBuffer(QuantizedActivations.ScratchBytes(rows, columns, groupSize));
-            Activations = QuantizedActivations.InScratch((byte*)_buffer.Pointer, rows, columns, groupSize);
+            Activations = QuantizedActivations.InScratch((byte*)_buffer.Pointer, rows, columns, groupSize, precision);
         }
 
         public QuantizedActivations Activations { get; }

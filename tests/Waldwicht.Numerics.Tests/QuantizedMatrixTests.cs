@@ -242,7 +242,7 @@ public sealed class QuantizedMatrixTests : IDisposable
     [Fact]
     public void DefaultActivationPrecision_IsRecommendedExactPrecision()
     {
-        // Only the exact precisions may be chosen without asking: Int32 where the AVX2 kernels are the widest.
+        // A default may only be an exact precision: Int32 where the AVX2 kernels are the widest, Float32 elsewhere.
         var expected = KernelPaths.Best == KernelPath.Vector256 && System.Runtime.Intrinsics.X86.Avx2.IsSupported
             ? ActivationPrecision.Int32
             : ActivationPrecision.Float32;

@@ -65,7 +65,8 @@ internal sealed unsafe class QuantizedTestMatrix : IDisposable
         Pack(Codes, rows, columns, bits, new Span<uint>((void*)_packed.Pointer, (int)(_packed.Bytes / 4)));
         _scales = StoreParameters(Scales, scaleType);
         _biases = StoreParameters(Biases, scaleType);
-        // Float activations: these matrices test the float kernels; the integer ones have their own tests.
+
+        // Float activations, because these matrices test the float kernels. The integer kernels have their own tests.
         Matrix = new QuantizedMatrix(
             _packed.Pointer, _scales.Pointer, _biases.Pointer, scaleType, rows, columns, bits, groupSize)
         {

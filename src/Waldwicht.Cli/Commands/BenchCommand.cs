@@ -91,7 +91,7 @@ internal static class BenchCommand
             if (!asJson)
             {
                 Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"Benchmarking {language.Name}: {options.PromptTokens} prompt tokens, {options.GenerationTokens} generated, {options.Runs} runs, {threadCount} threads, {KernelSettings.ActivationsName(QuantizedMatrix.DefaultActivationPrecision)} activations."));
+                    $"Benchmarking {language.Name}: {options.PromptTokens} prompt tokens, {options.GenerationTokens} generated, {options.Runs} runs, {threadCount} threads, {ActivationPrecisionNames.Format(QuantizedMatrix.DefaultActivationPrecision)} activations."));
             }
 
             var report = ThroughputBenchmark.Run(language, options, threadCount, (index, run) =>

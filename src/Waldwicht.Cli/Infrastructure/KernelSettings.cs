@@ -22,15 +22,6 @@ internal static class KernelSettings
         return WorkerPool.Shared.DegreeOfParallelism;
     }
 
-    // The --activations values and the precisions they select.
-    private static readonly (string Name, ActivationPrecision Precision)[] s_activations =
-    [
-        ("f32", ActivationPrecision.Float32),
-        ("int32", ActivationPrecision.Int32),
-        ("int16", ActivationPrecision.Int16),
-        ("int8", ActivationPrecision.Int8),
-    ];
-
     /// <summary>Sets the activation precision of quantized matrices loaded afterwards, when the option is given.</summary>
     public static void ApplyActivations(string? activations)
     {
@@ -39,19 +30,11 @@ internal static class KernelSettings
             return;
         }
 
-        foreach (var (name, precision) in s_activations)
+        if (!ActivationPrecisionNames.TryParse(activations, out var precision))
         {
-            if (name == activations)
-            {
-                QuantizedMatrix.DefaultActivationPrecision = precision;
-                return;
-            }
+            throw new CliException($"--activations must be {ActivationPrecisionNames.Choices}; got '{activations}'.");
         }
 
-        throw new CliException($"--activations must be f32, int32, int16 or int8; got '{activations}'.");
+        QuantizedMatrix.DefaultActivationPrecision = precision;
     }
-
-    /// <summary>Returns the --activations value that selects <paramref name="precision"/>.</summary>
-    public static string ActivationsName(ActivationPrecision precision) =>
-        Array.Find(s_activations, entry => entry.Precision == precision).Name ?? "f32";
 }

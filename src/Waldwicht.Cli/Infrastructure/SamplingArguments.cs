@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Globalization;
+using System.Numerics;
 using Waldwicht.Runtime.Sampling;
 
 namespace Waldwicht.Cli.Infrastructure;
@@ -59,27 +60,23 @@ internal sealed class SamplingArguments
         return options;
     }
 
-    private static float? ParseSingle(ArgumentResult result)
+    private static float? ParseSingle(ArgumentResult result) =>
+        ParseNumber<float>(result, NumberStyles.Float, "is not a number; use a decimal such as 0.7");
+
+    private static int? ParseInt32(ArgumentResult result) =>
+        ParseNumber<int>(result, NumberStyles.Integer, "is not a whole number");
+
+    // Parses the option's single token in the invariant culture, or records an error that names the option and value.
+    private static T? ParseNumber<T>(ArgumentResult result, NumberStyles styles, string problem)
+        where T : struct, INumberBase<T>
     {
         string text = result.Tokens.Count == 1 ? result.Tokens[0].Value : "";
-        if (float.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out float value))
+        if (T.TryParse(text, styles, CultureInfo.InvariantCulture, out T value))
         {
             return value;
         }
 
-        result.AddError($"{OptionName(result)}: '{text}' is not a number; use a decimal such as 0.7.");
-        return null;
-    }
-
-    private static int? ParseInt32(ArgumentResult result)
-    {
-        string text = result.Tokens.Count == 1 ? result.Tokens[0].Value : "";
-        if (int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out int value))
-        {
-            return value;
-        }
-
-        result.AddError($"{OptionName(result)}: '{text}' is not a whole number.");
+        result.AddError($"{OptionName(result)}: '{text}' {problem}.");
         return null;
     }
 

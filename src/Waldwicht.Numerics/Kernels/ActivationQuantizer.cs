@@ -7,7 +7,8 @@ namespace Waldwicht.Numerics.Kernels;
 /// <summary>
 /// Activation rows quantized per group for the integer kernels: codes q (int16, natural column order), and per
 /// group the scale d with x ≈ d·q and the float sum Σx that the bias term needs. With
-/// <see cref="ActivationPrecision.Int32"/>, <see cref="LowCodes"/> hold the rest: x ≈ d·(q + q_low/32768).
+/// <see cref="ActivationPrecision.Int32"/>, <see cref="LowCodes"/> carry the rest, x ≈ d·(q + q_low/32768).
+/// Otherwise <see cref="LowCodes"/> is null.
 /// </summary>
 internal readonly unsafe struct QuantizedActivations
 {
@@ -44,14 +45,18 @@ internal readonly unsafe struct QuantizedActivations
         return 2 * codes + 2 * groups;
     }
 
-    /// <summary>Lays out the parts of <see cref="ScratchBytes"/> in <paramref name="scratch"/>.</summary>
-    public static QuantizedActivations InScratch(byte* scratch, int rows, int columns, int groupSize)
+    /// <summary>
+    /// Lays out the parts of <see cref="ScratchBytes"/> in <paramref name="scratch"/>, with low codes only for
+    /// <paramref name="precision"/> <see cref="ActivationPrecision.Int32"/>.
+    /// </summary>
+    public static QuantizedActivations InScratch(
+        byte* scratch, int rows, int columns, int groupSize, ActivationPrecision precision)
     {
         long codes = Align((long)rows * columns * sizeof(short));
         long groups = Align((long)rows * (columns / groupSize) * sizeof(float));
         return new QuantizedActivations(
             (short*)scratch,
-            (short*)(scratch + codes),
+            precision == ActivationPrecision.Int32 ? (short*)(scratch + codes) : null,
             (float*)(scratch + 2 * codes),
             (float*)(scratch + 2 * codes + groups),
             columns,
@@ -61,8 +66,8 @@ internal readonly unsafe struct QuantizedActivations
     /// <summary>The codes of activation row <paramref name="row"/>.</summary>
     public short* RowCodes(int row) => Codes + (long)row * Columns;
 
-    /// <summary>The low codes of activation row <paramref name="row"/> (written for Int32 only).</summary>
-    public short* RowLowCodes(int row) => LowCodes + (long)row * Columns;
+    /// <summary>The low codes of activation row <paramref name="row"/>, or null without low codes.</summary>
+    public short* RowLowCodes(int row) => LowCodes == null ? null : LowCodes + (long)row * Columns;
 
     /// <summary>The group scales of activation row <paramref name="row"/>.</summary>
     public float* RowScales(int row) => Scales + (long)row * GroupsPerRow;
@@ -89,9 +94,9 @@ internal static unsafe class ActivationQuantizer
     private const float LowCodeFactor = 32768;
 
     /// <summary>
-    /// Largest magnitude below which a group is taken as all zeros (codes 0, scale 0; its float sum still
-    /// counts). 32767·32768/1e-28 stays finite, and dropping such values changes a product by less than 1e-28 per
-    /// unit of weight.
+    /// Threshold for a group's largest magnitude: below it the group is taken as all zeros (codes 0 and scale 0,
+    /// while its float sum still counts). 32767·32768/1e-28 stays finite, and dropping such values changes a product
+    /// by less than 1e-28 per unit of weight.
     /// </summary>
     public const float TinyGroup = 1e-28f;
 
@@ -104,14 +109,21 @@ internal static unsafe class ActivationQuantizer
     public static void Quantize(
         float* x, int rows, in QuantizedActivations output, ActivationPrecision precision, KernelPath path)
     {
+        if ((precision == ActivationPrecision.Int32) != (output.LowCodes != null))
+        {
+            throw new ArgumentException(
+                $"Activations laid out with{(output.LowCodes == null ? "out" : "")} low codes cannot be quantized as {precision}; "
+                + "create them with QuantizedActivations.InScratch and the same precision.",
+                nameof(output));
+        }
+
         float maxCode = MaxCode(precision);
         int groupSize = output.GroupSize;
-        bool split = precision == ActivationPrecision.Int32;
         for (int row = 0; row < rows; row++)
         {
             float* source = x + (long)row * output.Columns;
             short* codes = output.RowCodes(row);
-            short* lowCodes = split ? output.RowLowCodes(row) : null;
+            short* lowCodes = output.RowLowCodes(row);
             float* scales = output.RowScales(row);
             float* sums = output.RowSums(row);
             for (int g = 0; g < output.GroupsPerRow; g++)

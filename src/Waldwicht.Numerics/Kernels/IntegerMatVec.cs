@@ -77,7 +77,7 @@ internal static unsafe class IntegerMatVec
         {
             case Kernel.Nibbles16:
                 PermuteNibbles16(codes, columns, (short*)destination);
-                if (precision == ActivationPrecision.Int32)
+                if (x.LowCodes != null)
                 {
                     PermuteNibbles16(x.LowCodes, columns, (short*)destination + PreparedStride(columns));
                 }
@@ -118,10 +118,10 @@ internal static unsafe class IntegerMatVec
         int rowBytes = matrix.WordsPerRow * sizeof(uint);
         var tables = UnpackTables.For(matrix.Bits);
         var kernel = Choose(path, matrix.Bits, precision);
-        bool split = precision == ActivationPrecision.Int32;
+        bool split = x.LowCodes != null;
         short* preparedLow = prepared == null ? null : (short*)prepared + PreparedStride(matrix.Columns);
 
-        // F32 scales and biases are read in place; other types are converted row by row.
+        // F32 scales and biases are read in place, and other types are converted row by row.
         bool inPlace = matrix.ScaleType == ElementType.F32;
         for (int row = rowStart; row < rowEnd; row++)
         {
@@ -439,7 +439,7 @@ internal static unsafe class IntegerMatVec
     }
 
     // 16-bit codes times int16 activations with 128-bit vectors, 16 columns per step: SSE2 vpmaddwd on x64,
-    // widening multiply-accumulate on ARM64, portable widening otherwise; low codes into a second sum.
+    // widening multiply-accumulate on ARM64, portable widening otherwise. Low codes go into a second sum.
     private static float DotShorts128<TLow>(
         byte* packed,
         short* codes,

@@ -33,10 +33,6 @@ internal static unsafe class QuantizedMatVec256
     /// <summary>Lanes of the region this kernel computes, whose activations must be scaled by step.</summary>
     public const int Lanes = 8;
 
-    // Software prefetch distance in bytes of packed words, because the hardware prefetchers stop at 4 KB page
-    // boundaries. NOTE: the distance is the one measured best for the AVX-512 kernel on Zen 4, not tuned for AVX2.
-    private const int PrefetchBytes = 2048;
-
     private static readonly float[][] s_factors = new float[9][];
 
     /// <summary>True when this processor runs the kernel.</summary>
@@ -71,22 +67,18 @@ internal static unsafe class QuantizedMatVec256
         var main = plan.Regions.Length > 0 && plan.Regions[0].Lanes == Lanes ? plan.Regions[0] : null;
         bool remainder = plan.Regions.Length > (main is null ? 0 : 1) || plan.TailFirstCode < plan.Columns;
         uint* lastWords = stackalloc uint[Lanes];
-        int rowBytes = matrix.WordsPerRow * sizeof(uint);
-        int parameterBytes = matrix.GroupsPerRow * matrix.ScaleType.Size();
-        int ahead = Math.Max(2, (PrefetchBytes + rowBytes - 1) / rowBytes);
+        int ahead = RowPrefetch.Distance(matrix);
         for (int row = rowStart; row < rowEnd; row += 2)
         {
             if (row + ahead + 1 < matrix.Rows)
             {
-                Prefetch((byte*)matrix.RowWords(row + ahead), 2 * rowBytes);
-                Prefetch((byte*)matrix.Scales + (long)(row + ahead) * parameterBytes, 2 * parameterBytes);
-                Prefetch((byte*)matrix.Biases + (long)(row + ahead) * parameterBytes, 2 * parameterBytes);
+                RowPrefetch.Pair(matrix, row + ahead);
             }
 
             // An odd last row is computed twice, as both rows of the pair.
             int rowB = Math.Min(row + 1, rowEnd - 1);
-            var a = new RowInput(matrix, row, scratch, scratch + stride);
-            var b = new RowInput(matrix, rowB, scratch + 2 * stride, scratch + 3 * stride);
+            var a = new RowInput(matrix, row, scratch, scratch + stride, Lanes, KernelPath.Vector256);
+            var b = new RowInput(matrix, rowB, scratch + 2 * stride, scratch + 3 * stride, Lanes, KernelPath.Vector256);
             var totalA = BiasTerm(matrix, a.Biases, groupSums);
             var totalB = BiasTerm(matrix, b.Biases, groupSums);
             if (main is not null)
@@ -124,15 +116,6 @@ internal static unsafe class QuantizedMatVec256
         }
 
         return factors;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Prefetch(byte* start, int bytes)
-    {
-        for (int offset = 0; offset < bytes; offset += 64)
-        {
-            Sse.Prefetch0(start + offset);
-        }
     }
 
     // Σ_g bias_g·Σx_g as a vector of partial sums. The group sums are padded with zeros, and the biases are read
@@ -351,38 +334,5 @@ internal static unsafe class QuantizedMatVec256
 
         uint mask = ((1u << bits) - 1) << (bits * k);
         return Avx.ConvertToVector256Single((words & Vector256.Create(mask)).AsInt32());
-    }
-
-    /// <summary>
-    /// One row's packed words, and its scales and biases as floats: in place for F32 where 8-float loads stay inside
-    /// the arrays, otherwise converted into scratch.
-    /// </summary>
-    private readonly struct RowInput
-    {
-        public readonly uint* Words;
-        public readonly long WordsAvailable;
-        public readonly float* Scales;
-        public readonly float* Biases;
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public RowInput(in QuantizedLayout matrix, int row, float* scaleScratch, float* biasScratch)
-        {
-            int groups = matrix.GroupsPerRow;
-            long offset = (long)row * groups;
-            Words = matrix.RowWords(row);
-            WordsAvailable = (long)(matrix.Rows - row) * matrix.WordsPerRow;
-            if (matrix.ScaleType == ElementType.F32 && offset + groups + Lanes <= (long)matrix.Rows * groups)
-            {
-                Scales = (float*)matrix.Scales + offset;
-                Biases = (float*)matrix.Biases + offset;
-            }
-            else
-            {
-                ElementKernels.ToSingle(matrix.Scales, matrix.ScaleType, offset, scaleScratch, groups, KernelPath.Vector256);
-                ElementKernels.ToSingle(matrix.Biases, matrix.ScaleType, offset, biasScratch, groups, KernelPath.Vector256);
-                Scales = scaleScratch;
-                Biases = biasScratch;
-            }
-        }
     }
 }

@@ -82,6 +82,8 @@ public sealed unsafe class QuantizedMatrix : WeightMatrix
     /// AVX-512), whose integer multiply-adds outrun converting every code to float;
     /// <see cref="Matrices.ActivationPrecision.Float32"/> elsewhere.
     /// </summary>
+    // Computed on each read: as an initialized property it would still be unset when the earlier field
+    // s_defaultActivationPrecision is initialized from it.
     public static ActivationPrecision RecommendedActivationPrecision =>
         KernelPaths.Best == KernelPath.Vector256 && Avx2.IsSupported ? ActivationPrecision.Int32 : ActivationPrecision.Float32;
 
@@ -187,12 +189,11 @@ public sealed unsafe class QuantizedMatrix : WeightMatrix
         // The kernel's reordered copy of the codes follows the quantized activations in the same scratch.
         long bytes = QuantizedActivations.ScratchBytes(1, Columns, GroupSize);
         byte* scratch = ThreadScratch.Activations(bytes + IntegerMatVec.PreparedBytes(Columns));
-        var activations = QuantizedActivations.InScratch(scratch, 1, Columns, GroupSize);
+        var activations = QuantizedActivations.InScratch(scratch, 1, Columns, GroupSize, ActivationPrecision);
         ActivationQuantizer.Quantize(input, 1, activations, ActivationPrecision, path);
         if (path == KernelPath.Scalar)
         {
-            var referenceJob = new ReferenceIntegerMatVecJob(
-                Layout, activations, ActivationPrecision == ActivationPrecision.Int32, output);
+            var referenceJob = new ReferenceIntegerMatVecJob(Layout, activations, output);
             pool.Run(ref referenceJob, Rows, grain);
             return;
         }
@@ -251,14 +252,13 @@ public sealed unsafe class QuantizedMatrix : WeightMatrix
             ? value
             : throw new ArgumentOutOfRangeException(nameof(value), value, "Activation precision must be Float32, Int32, Int16 or Int8.");
 
-    private readonly struct ReferenceIntegerMatVecJob(QuantizedLayout layout, QuantizedActivations x, bool split, float* y) : IRangeJob
+    private readonly struct ReferenceIntegerMatVecJob(QuantizedLayout layout, QuantizedActivations x, float* y) : IRangeJob
     {
         public void Execute(int start, int end)
         {
-            short* lowCodes = split ? x.LowCodes : null;
             for (int row = start; row < end; row++)
             {
-                y[row] = QuantizedReference.DotRowQuantized(layout, row, x.Codes, lowCodes, x.Scales, x.Sums);
+                y[row] = QuantizedReference.DotRowQuantized(layout, row, x.Codes, x.LowCodes, x.Scales, x.Sums);
             }
         }
     }
