@@ -40,10 +40,11 @@ namespace Waldwicht.Numerics.Kernels;
 /// products are exact for int8 activations as well.
 /// </para>
 /// <para>
-/// NOTE: only the AVX2 and SSE branches have run on hardware. The AVX-VNNI branches (vpdpwssd, vpdpbusd), the
-/// ARM64 AdvSimd branches and the portable fallback compile but are untested, and the Vector512 path runs the
-/// AVX2 kernels because no AVX-512 integer kernel exists yet. Without AVX2, int8 activations take the 16-bit
-/// kernel, which is exact but no faster, because no ARM64 dot-product (Dp) kernel exists yet.
+/// NOTE: the AVX2 and SSE branches have run on x64 hardware, and the ARM64 AdvSimd branches under QEMU
+/// (scripts/test-arm64.sh), which checks their results but not their speed. The AVX-VNNI branches (vpdpwssd,
+/// vpdpbusd) and the portable fallback compile but are untested, and the Vector512 path runs the AVX2 kernels
+/// because no AVX-512 integer kernel exists yet. Without AVX2, int8 activations take the 16-bit kernel, which
+/// is exact but no faster, because no ARM64 dot-product (Dp) kernel exists yet.
 /// </para>
 /// </remarks>
 internal static unsafe class IntegerMatVec
