@@ -360,9 +360,9 @@ public sealed unsafe class IntegerMatVecTests : IDisposable
         }
     }
 
-    // One activation per group a thousand times larger than the rest, as in the outlier channels of real
-    // models: 16-bit codes then resolve the other activations only to about 1.5 % of their size, which int16
-    // results show well above the bound, while the low codes of int32 keep the products exact.
+    // One activation per group is ±1000 and the rest lie in (−1, 1), as with the outlier channels of real models.
+    // 16-bit codes then step by about 0.03, so int16 results exceed the bound, while the low codes of int32 keep
+    // the products exact.
     [Theory]
     [MemberData(nameof(PathCases))]
     public void MatVec_Int32ExactWithOutliers(string pathName)
