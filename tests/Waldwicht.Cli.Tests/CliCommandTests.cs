@@ -240,6 +240,36 @@ public sealed class CliCommandTests : IDisposable
         Assert.DoesNotContain("Options:", result.StandardError + result.StandardOutput);
     }
 
+    [Fact]
+    public void BenchJsonReportsWarmupAndRuns()
+    {
+        var result = CliRunner.Run(
+            "bench", "--model", TestData.Path("tiny-gemma4"), "--prompt-tokens", "8", "--gen-tokens", "4", "--runs", "2",
+            "--bandwidth-gbs", "10", "--json");
+
+        Assert.Equal(0, result.ExitCode);
+        using var document = JsonDocument.Parse(result.StandardOutput);
+        var root = document.RootElement;
+        Assert.Equal(2, root.GetProperty("runs").GetArrayLength());
+
+        // A run of the tiny model takes milliseconds, so the one-second warm-up repeats it many times.
+        Assert.True(root.GetProperty("warmup_runs").GetInt32() > 1);
+        Assert.Equal(1.0, root.GetProperty("options").GetProperty("warmup_seconds").GetDouble());
+        Assert.True(root.GetProperty("decode_tokens_per_second").GetProperty("median").GetDouble() > 0);
+        Assert.Equal(10.0, root.GetProperty("bandwidth").GetProperty("gigabytes_per_second").GetDouble());
+    }
+
+    [Fact]
+    public void MisspelledOptionGetsSuggestion()
+    {
+        var result = CliRunner.Run("generate", "--prompt", "hi", "--temprature", "0.5");
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("Did you mean '--temperature' instead of '--temprature'?", result.StandardError);
+        Assert.Contains("Run 'waldwicht generate --help' for usage.", result.StandardError);
+        Assert.Equal("", result.StandardOutput.Trim());
+    }
+
     private static (int[] Prompt, int[] Continuation) ReadGreedy(string variant)
     {
         using var document = JsonDocument.Parse(File.ReadAllText(TestData.Path("tiny-gemma4", variant, "expected_greedy.json")));

@@ -12,7 +12,8 @@ namespace Waldwicht.Tests.Console;
 /// <summary>
 /// Console runner for every [Fact] and [Theory] case of this assembly, run one after another in one process with
 /// a new instance of the test class per case and Dispose after it. Arguments: an optional text that the test
-/// name (Class.Method) must contain. Exit code 0 when every case passed, 1 otherwise or when no case ran.
+/// name (Class.Method) must contain, in any case. Exit code 0 when every case passed, 1 otherwise or when no
+/// test matched.
 /// </summary>
 internal static class Program
 {
@@ -24,30 +25,46 @@ internal static class Program
             $"{KernelPaths.Best}; {Features()}");
 
         int passed = 0;
-        var failures = new List<string>();
+        int failed = 0;
         var clock = Stopwatch.StartNew();
-        foreach (var method in TestMethods(filter))
+        foreach (var testClass in TestMethods(filter).GroupBy(method => method.DeclaringType!))
         {
-            foreach (var arguments in Cases(method))
+            // The class name comes first, so that a crash of the process shows which class was running.
+            System.Console.Write($"{testClass.Key.Name}: ");
+            int classPassed = 0;
+            var failures = new List<string>();
+            foreach (var method in testClass)
             {
-                string name = $"{method.DeclaringType!.Name}.{method.Name}({string.Join(", ", arguments.Select(Describe))})";
-                try
+                foreach (var arguments in Cases(method))
                 {
-                    Run(method, arguments);
-                    passed++;
-                }
-                catch (Exception e)
-                {
-                    var cause = e is TargetInvocationException { InnerException: { } inner } ? inner : e;
-                    failures.Add($"{name}: {cause.GetType().Name}: {cause.Message}");
-                    System.Console.WriteLine($"FAIL {name}\n  {cause.Message.Replace("\n", "\n  ")}");
+                    try
+                    {
+                        Run(method, arguments);
+                        classPassed++;
+                    }
+                    catch (Exception e)
+                    {
+                        var cause = e is TargetInvocationException { InnerException: { } inner } ? inner : e;
+                        string name = $"{method.Name}({string.Join(", ", arguments.Select(Describe))})";
+                        failures.Add($"FAIL {name}\n  {cause.GetType().Name}: {cause.Message.Replace("\n", "\n  ")}");
+                    }
                 }
             }
+
+            System.Console.WriteLine($"{classPassed} passed, {failures.Count} failed");
+            failures.ForEach(System.Console.WriteLine);
+            passed += classPassed;
+            failed += failures.Count;
         }
 
-        System.Console.WriteLine(
-            $"{passed} passed, {failures.Count} failed, {clock.Elapsed.TotalSeconds:F0} s.");
-        return failures.Count == 0 && passed > 0 ? 0 : 1;
+        if (passed + failed == 0)
+        {
+            System.Console.WriteLine($"No test name (Class.Method) contains '{filter}'.");
+            return 1;
+        }
+
+        System.Console.WriteLine($"{passed} passed, {failed} failed, {clock.Elapsed.TotalSeconds:F0} s.");
+        return failed == 0 ? 0 : 1;
     }
 
     private static string Features()
@@ -78,7 +95,7 @@ internal static class Program
             .SelectMany(type => type.GetMethods(BindingFlags.Public | BindingFlags.Instance | BindingFlags.Static)
                 .Where(method => method.GetCustomAttribute<FactAttribute>() is { Skip: null })
                 .OrderBy(method => method.MetadataToken))
-            .Where(method => $"{method.DeclaringType!.Name}.{method.Name}".Contains(filter, StringComparison.Ordinal));
+            .Where(method => $"{method.DeclaringType!.Name}.{method.Name}".Contains(filter, StringComparison.OrdinalIgnoreCase));
 
     private static IEnumerable<object?[]> Cases(MethodInfo method)
     {

@@ -26,7 +26,7 @@ internal static class BenchCommand
         };
         var runs = new Option<int>("--runs", "-r")
         {
-            Description = "Timed runs after one warm-up run; the report gives median and range.",
+            Description = "Timed runs, after warm-up runs that last at least one second; the report gives median and range.",
             DefaultValueFactory = _ => 3,
         };
         var chunk = new Option<int>("--chunk-size")
@@ -101,7 +101,14 @@ internal static class BenchCommand
                     Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
                         $"  run {index + 1}: prefill {run.PrefillTokensPerSecond:F1} tok/s, decode {run.DecodeTokensPerSecond:F2} tok/s, first token {run.TimeToFirstTokenSeconds * 1000:F0} ms"));
                 }
-            }, cancellationToken);
+            }, cancellationToken, (count, elapsed) =>
+            {
+                if (!asJson)
+                {
+                    Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"  warm-up: {count} {(count == 1 ? "run" : "runs")} in {elapsed.TotalSeconds:F1} s"));
+                }
+            });
 
             // Measured after the runs, so that the 1 GiB test buffer does not count towards peak memory.
             BandwidthResult bandwidthResult;

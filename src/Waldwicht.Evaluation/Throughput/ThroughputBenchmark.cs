@@ -14,8 +14,14 @@ public sealed record ThroughputOptions
     /// <summary>Tokens generated per run (the first comes from the prefill logits).</summary>
     public int GenerationTokens { get; init; } = 128;
 
-    /// <summary>Timed runs; a shorter warm-up run precedes them.</summary>
+    /// <summary>Timed runs; shorter warm-up runs precede them.</summary>
     public int Runs { get; init; } = 3;
+
+    /// <summary>
+    /// Minimum time, in seconds, spent in warm-up runs: a short run, then full-size runs while time is left. On small models a
+    /// run takes milliseconds, too short for the runtime to replace the unoptimized first code of the hot methods.
+    /// </summary>
+    public double WarmupSeconds { get; init; } = 1;
 
     /// <summary>Tokens per prefill step.</summary>
     public int ChunkSize { get; init; } = 512;
@@ -29,6 +35,7 @@ public sealed record ThroughputOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(GenerationTokens, 2, "gen-tokens");
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(Runs, "runs");
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(ChunkSize, "chunk-size");
+        ArgumentOutOfRangeException.ThrowIfNegative(WarmupSeconds, "warmup-seconds");
     }
 }
 
@@ -62,6 +69,9 @@ public sealed record ThroughputReport
 
     public required IReadOnlyList<ThroughputRun> Runs { get; init; }
 
+    /// <summary>Warm-up runs before the timed runs.</summary>
+    public required int WarmupRuns { get; init; }
+
     public required Spread PrefillTokensPerSecond { get; init; }
 
     public required Spread DecodeTokensPerSecond { get; init; }
@@ -91,14 +101,22 @@ public sealed record ThroughputReport
 }
 
 /// <summary>
-/// Measures prefill and decode speed of a model: a warm-up run, then timed runs that each process a
+/// Measures prefill and decode speed of a model: warm-up runs, then timed runs that each process a
 /// random prompt from an empty cache and decode greedily without stopping at end tokens.
 /// </summary>
 public static class ThroughputBenchmark
 {
-    /// <summary>Runs the benchmark; <paramref name="onRun"/> is called after each timed run.</summary>
+    /// <summary>
+    /// Runs the benchmark; <paramref name="onWarmup"/> is called with the number and duration of the warm-up runs
+    /// once they are done, and <paramref name="onRun"/> after each timed run.
+    /// </summary>
     public static ThroughputReport Run(
-        LanguageModel model, ThroughputOptions options, int threads, Action<int, ThroughputRun>? onRun = null, CancellationToken cancellationToken = default)
+        LanguageModel model,
+        ThroughputOptions options,
+        int threads,
+        Action<int, ThroughputRun>? onRun = null,
+        CancellationToken cancellationToken = default,
+        Action<int, TimeSpan>? onWarmup = null)
     {
         options.Validate();
         var config = model.Model.Config;
@@ -114,8 +132,18 @@ public static class ThroughputBenchmark
         var session = model.Model.CreateSession(options.ChunkSize);
         var logits = new float[config.VocabSize];
 
-        // Warm-up: JIT, page-in of the weights, worker threads.
+        // Warm-up: JIT, page-in of the weights, worker threads. A short run first, then full-size runs until the
+        // warm-up time is over, which on large models the short run alone already exceeds.
+        long warmupStart = Stopwatch.GetTimestamp();
         RunOnce(session, prompt.AsSpan(0, Math.Min(prompt.Length, 32)), 4, logits, cancellationToken);
+        int warmupRuns = 1;
+        while (Stopwatch.GetElapsedTime(warmupStart).TotalSeconds < options.WarmupSeconds)
+        {
+            RunOnce(session, prompt, options.GenerationTokens, logits, cancellationToken);
+            warmupRuns++;
+        }
+
+        onWarmup?.Invoke(warmupRuns, Stopwatch.GetElapsedTime(warmupStart));
 
         var runs = new List<ThroughputRun>();
         long kvBytes = 0;
@@ -133,6 +161,7 @@ public static class ThroughputBenchmark
             Options = options,
             Threads = threads,
             Runs = runs,
+            WarmupRuns = warmupRuns,
             PrefillTokensPerSecond = Spread.Of(runs.Select(r => r.PrefillTokensPerSecond)),
             DecodeTokensPerSecond = Spread.Of(runs.Select(r => r.DecodeTokensPerSecond)),
             TimeToFirstTokenSeconds = Spread.Of(runs.Select(r => r.TimeToFirstTokenSeconds)),
