@@ -259,6 +259,20 @@ public sealed class CliCommandTests : IDisposable
         Assert.Equal(10.0, root.GetProperty("bandwidth").GetProperty("gigabytes_per_second").GetDouble());
     }
 
+    [Theory]
+    [InlineData("", true)]
+    [InlineData("winzling-export", false)]
+    public void BenchNotesUnusedActivationPrecision(string variant, bool unused)
+    {
+        var result = CliRunner.Run(
+            "bench", "--model", TestData.Path("tiny-gemma4", variant), "--prompt-tokens", "4", "--gen-tokens", "2", "--runs", "1",
+            "--bandwidth-gbs", "10", "--activations", "int8");
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Contains("int8 activations", result.StandardError);
+        Assert.Equal(unused, result.StandardError.Contains("(unused: the model has no quantized matrices)", StringComparison.Ordinal));
+    }
+
     [Fact]
     public void MisspelledOptionGetsSuggestion()
     {

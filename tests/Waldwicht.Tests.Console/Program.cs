@@ -35,7 +35,19 @@ internal static class Program
             var failures = new List<string>();
             foreach (var method in testClass)
             {
-                foreach (var arguments in Cases(method))
+                IReadOnlyList<object?[]> cases;
+                try
+                {
+                    cases = Cases(method);
+                }
+                catch (Exception e)
+                {
+                    var cause = e is TargetInvocationException { InnerException: { } inner } ? inner : e;
+                    failures.Add($"FAIL {method.Name}: its test data could not be read: {cause.GetType().Name}: {cause.Message}");
+                    continue;
+                }
+
+                foreach (var arguments in cases)
                 {
                     try
                     {
@@ -97,7 +109,7 @@ internal static class Program
                 .OrderBy(method => method.MetadataToken))
             .Where(method => $"{method.DeclaringType!.Name}.{method.Name}".Contains(filter, StringComparison.OrdinalIgnoreCase));
 
-    private static IEnumerable<object?[]> Cases(MethodInfo method)
+    private static IReadOnlyList<object?[]> Cases(MethodInfo method)
     {
         if (method.GetCustomAttribute<TheoryAttribute>() == null)
         {

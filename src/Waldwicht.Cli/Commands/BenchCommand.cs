@@ -90,8 +90,11 @@ internal static class BenchCommand
             using var language = await ModelLoading.LoadAsync(parse.GetValue(model), cancellationToken);
             if (!asJson)
             {
+                // The activation precision applies to quantized matrices only.
+                bool quantized = language.Model.Weights.Matrices.Any(bound => bound.Matrix is QuantizedMatrix);
+                string activationsNote = quantized ? "" : " (unused: the model has no quantized matrices)";
                 Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"Benchmarking {language.Name}: {options.PromptTokens} prompt tokens, {options.GenerationTokens} generated, {options.Runs} runs, {threadCount} threads, {ActivationPrecisionNames.Format(QuantizedMatrix.DefaultActivationPrecision)} activations."));
+                    $"Benchmarking {language.Name}: {options.PromptTokens} prompt tokens, {options.GenerationTokens} generated, {options.Runs} {(options.Runs == 1 ? "run" : "runs")}, {threadCount} {(threadCount == 1 ? "thread" : "threads")}, {ActivationPrecisionNames.Format(QuantizedMatrix.DefaultActivationPrecision)} activations{activationsNote}."));
             }
 
             var report = ThroughputBenchmark.Run(language, options, threadCount, (index, run) =>
