@@ -31,9 +31,9 @@ namespace Waldwicht.Numerics.Kernels;
 /// With <see cref="ActivationPrecision.Int32"/>, the 16-bit kernels multiply each unpacked code vector with the
 /// codes and with the low codes, into two sums per group; the low sum is scaled by 2^−15 at the end. Unpacking
 /// is shared, so the cost over int16 is one more multiply-add per 16 codes, and the result is as exact as the
-/// float kernels. The AVX2 kernel for 4-bit codes rounds the low codes to signed bytes in units of 129
-/// (<see cref="PrepareCodes"/>) and multiplies them with the nibbles as bytes by vpmaddubsw, three multiplies per
-/// 64 columns instead of four. The byte is off from the low code by at most 64.5 units, 0.002 of the activation
+/// float kernels. The AVX2 kernels for codes of fewer than 8 bits round the low codes to signed bytes in units of
+/// 129 (<see cref="PrepareCodes"/>) and multiply them with the codes as bytes by vpmaddubsw, which takes 32 pairs
+/// where vpmaddwd takes 16. The byte is off from the low code by at most 64.5 units, 0.002 of the activation
 /// scale or 6e-8 of the group's largest value, about float32's own rounding.
 /// </para>
 /// <para>
@@ -96,6 +96,9 @@ internal static unsafe class IntegerMatVec
                 return destination;
             case Kernel.Bytes256:
                 PermuteBytes(codes, columns, (sbyte*)destination);
+                return destination;
+            case Kernel.Shorts256 when x.LowCodes != null && bits < 8:
+                PermuteLowBytesPaired(x.LowCodes, columns, (sbyte*)destination);
                 return destination;
             default:
                 return null;
@@ -163,6 +166,8 @@ internal static unsafe class IntegerMatVec
                 (Kernel.Bytes256, _) => DotBytes256(packed, (sbyte*)prepared, rowScales, x.Scales, groups, matrix.GroupSize, matrix.Bits, tables),
                 (Kernel.Shorts256, false) => DotShorts256<NoLowCodes>(
                     packed, x.Codes, null, rowScales, x.Scales, groups, matrix.GroupSize, matrix.Bits, tables),
+                (Kernel.Shorts256, true) when matrix.Bits < 8 => DotShorts256LowBytes(
+                    packed, x.Codes, (sbyte*)prepared, rowScales, x.Scales, groups, matrix.GroupSize, matrix.Bits, tables),
                 (Kernel.Shorts256, true) => DotShorts256<LowCodes>(
                     packed, x.Codes, x.LowCodes, rowScales, x.Scales, groups, matrix.GroupSize, matrix.Bits, tables),
                 (_, false) => DotShorts128<NoLowCodes>(
@@ -235,6 +240,20 @@ internal static unsafe class IntegerMatVec
                 int even = block + 2 * i;
                 destination[block + i] = even < columns ? LowByte(lowCodes[even]) : (sbyte)0;
                 destination[block + 32 + i] = even + 1 < columns ? LowByte(lowCodes[even + 1]) : (sbyte)0;
+            }
+        }
+    }
+
+    // Low codes of int32 activations for DotShorts256LowBytes, as bytes like PermuteLowBytes, in the order of
+    // PermuteBytes.
+    private static void PermuteLowBytesPaired(short* lowCodes, int columns, sbyte* destination)
+    {
+        for (int block = 0; block < columns; block += 32)
+        {
+            for (int i = 0; i < 16; i++)
+            {
+                destination[block + 2 * i] = LowByte(lowCodes[block + i]);
+                destination[block + 2 * i + 1] = LowByte(lowCodes[block + 16 + i]);
             }
         }
     }
@@ -423,6 +442,62 @@ internal static unsafe class IntegerMatVec
 
         float result = Vector256.Sum(total);
         return typeof(TLow) == typeof(LowCodes) ? result + Vector256.Sum(lowTotal) * QuantizedActivations.LowCodeWeight : result;
+    }
+
+    // DotShorts256 with int32 activations for codes of fewer than 8 bits: the unpacked codes of 32 columns, packed
+    // into bytes as in DotBytes256, multiply the low bytes (PermuteLowBytesPaired) by vpmaddubsw. Pair sums stay
+    // below 2·63·127, so two steps (64 columns) add up in int16 before one vpmaddwd widens them.
+    private static float DotShorts256LowBytes(
+        byte* packed,
+        short* codes,
+        sbyte* lowBytes,
+        float* scales,
+        float* activationScales,
+        int groups,
+        int groupSize,
+        int bits,
+        UnpackTables tables)
+    {
+        var control = Vector256.Create(tables.Control);
+        var multipliers = Vector256.Create(tables.Multipliers);
+        var shift = Vector128.CreateScalar((ushort)(16 - bits));
+        var ones = Vector256.Create((short)1);
+        int stepBytes = 4 * bits;
+        var total = Vector256<float>.Zero;
+        var lowTotal = Vector256<float>.Zero;
+        for (int g = 0; g < groups; g++)
+        {
+            var sum = Vector256<int>.Zero;
+            var lowSum = Vector256<int>.Zero;
+            for (int c = 0; c < groupSize; c += 64)
+            {
+                var first = Unpack256(packed, control, multipliers, shift);
+                var second = Unpack256(packed + 2 * bits, control, multipliers, shift);
+                sum = MultiplyAddPairs(sum, first, second, codes + c);
+                var lowPairs = Avx2.MultiplyAddAdjacent(
+                    Avx2.Or(first, Avx2.ShiftLeftLogical(second, 8)).AsByte(), Vector256.Load(lowBytes + c));
+                packed += stepBytes;
+                if (c + 32 < groupSize)
+                {
+                    first = Unpack256(packed, control, multipliers, shift);
+                    second = Unpack256(packed + 2 * bits, control, multipliers, shift);
+                    sum = MultiplyAddPairs(sum, first, second, codes + c + 32);
+                    lowPairs = Avx2.Add(lowPairs, Avx2.MultiplyAddAdjacent(
+                        Avx2.Or(first, Avx2.ShiftLeftLogical(second, 8)).AsByte(), Vector256.Load(lowBytes + c + 32)));
+                    packed += stepBytes;
+                }
+
+                lowSum = Avx2.Add(lowSum, Avx2.MultiplyAddAdjacent(lowPairs, ones));
+            }
+
+            var scale = Vector256.Create(scales[g] * activationScales[g]);
+            total = MultiplyAdd(Avx.ConvertToVector256Single(sum), scale, total);
+            lowTotal = MultiplyAdd(Avx.ConvertToVector256Single(lowSum), scale, lowTotal);
+            codes += groupSize;
+            lowBytes += groupSize;
+        }
+
+        return Vector256.Sum(total) + Vector256.Sum(lowTotal) * (QuantizedActivations.LowCodeWeight * LowByteUnit);
     }
 
     // sum + Σ first·q[0..15] + Σ second·q[16..31], pairwise into eight int32 lanes.
