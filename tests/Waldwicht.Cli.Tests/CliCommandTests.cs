@@ -257,6 +257,9 @@ public sealed class CliCommandTests : IDisposable
         Assert.Equal(1.0, root.GetProperty("options").GetProperty("warmup_seconds").GetDouble());
         Assert.True(root.GetProperty("decode_tokens_per_second").GetProperty("median").GetDouble() > 0);
         Assert.Equal(10.0, root.GetProperty("bandwidth").GetProperty("gigabytes_per_second").GetDouble());
+
+        // The BF16 model has no quantized matrices, so no activation precision applies.
+        Assert.Equal(JsonValueKind.Null, root.GetProperty("activations").ValueKind);
     }
 
     [Theory]
@@ -270,6 +273,7 @@ public sealed class CliCommandTests : IDisposable
 
         Assert.Equal(0, result.ExitCode);
         Assert.Contains("int8 activations", result.StandardError);
+        Assert.Equal(!unused, result.StandardOutput.Contains("int8 activations", StringComparison.Ordinal));
         Assert.Equal(unused, result.StandardError.Contains("(unused: the model has no quantized matrices)", StringComparison.Ordinal));
     }
 

@@ -88,13 +88,15 @@ internal static class BenchCommand
             }
 
             using var language = await ModelLoading.LoadAsync(parse.GetValue(model), cancellationToken);
+
+            // The activation precision applies to quantized matrices only.
+            bool quantized = language.Model.Weights.Matrices.Any(bound => bound.Matrix is QuantizedMatrix);
+            string activationNames = ActivationPrecisionNames.Format(QuantizedMatrix.DefaultActivationPrecision);
             if (!asJson)
             {
-                // The activation precision applies to quantized matrices only.
-                bool quantized = language.Model.Weights.Matrices.Any(bound => bound.Matrix is QuantizedMatrix);
                 string activationsNote = quantized ? "" : " (unused: the model has no quantized matrices)";
                 Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"Benchmarking {language.Name}: {options.PromptTokens} prompt tokens, {options.GenerationTokens} generated, {options.Runs} {(options.Runs == 1 ? "run" : "runs")}, {threadCount} {(threadCount == 1 ? "thread" : "threads")}, {ActivationPrecisionNames.Format(QuantizedMatrix.DefaultActivationPrecision)} activations{activationsNote}."));
+                    $"Benchmarking {language.Name}: {options.PromptTokens} prompt tokens, {options.GenerationTokens} generated, {options.Runs} {(options.Runs == 1 ? "run" : "runs")}, {threadCount} {(threadCount == 1 ? "thread" : "threads")}, {activationNames} activations{activationsNote}."));
             }
 
             var report = ThroughputBenchmark.Run(language, options, threadCount, (index, run) =>
@@ -129,7 +131,7 @@ internal static class BenchCommand
                 bandwidthResult = MemoryBandwidth.Measure(threads: threadCount);
             }
 
-            report = report with { Bandwidth = bandwidthResult };
+            report = report with { Bandwidth = bandwidthResult, Activations = quantized ? activationNames : null };
 
             if (asJson)
             {
@@ -153,7 +155,8 @@ internal static class BenchCommand
 
     private static void PrintTable(ThroughputReport report)
     {
-        var table = new Table().Border(TableBorder.Rounded).Title($"[bold]{Markup.Escape(report.Model)}[/]");
+        string title = report.Activations is { } activations ? $"{report.Model}, {activations} activations" : report.Model;
+        var table = new Table().Border(TableBorder.Rounded).Title($"[bold]{Markup.Escape(title)}[/]");
         table.AddColumn("figure");
         table.AddColumn("median", c => c.Alignment = Justify.Right);
         table.AddColumn("range", c => c.Alignment = Justify.Right);

@@ -93,6 +93,12 @@ public sealed record ThroughputReport
     /// <summary>Weight bytes read per second while decoding (median decode rate times bytes per token), in GB/s.</summary>
     public double DecodeGigabytesPerSecond => WeightBytesPerToken * DecodeTokensPerSecond.Median / 1e9;
 
+    /// <summary>
+    /// Name of the activation precision of the quantized matrix-vector products (such as int32), when the caller
+    /// sets it; null for a model without quantized matrices.
+    /// </summary>
+    public string? Activations { get; init; }
+
     /// <summary>Measured read bandwidth of the machine, when it was measured.</summary>
     public BandwidthResult? Bandwidth { get; init; }
 
