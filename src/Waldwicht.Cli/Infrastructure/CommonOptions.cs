@@ -24,7 +24,7 @@ internal static class CommonOptions
         HelpName = "f32|int32|int16|int8",
         Description = "Activation precision of quantized matrix-vector products (decoding, and prompt steps of up "
             + "to 3 tokens; longer prompt steps always use float): f32 (exact to float rounding), int32 (integer "
-            + "dot products on two 16-bit halves, as exact as f32), int16 (faster, logits off by about 1e-2) or "
+            + "dot products on 16-bit codes plus low codes for the rest, as exact as f32), int16 (faster, logits off by about 1e-2) or "
             + "int8 (fastest, can change the generated tokens). Default: int32 on x64 with AVX2 but without "
             + "AVX-512, f32 elsewhere.",
     };
