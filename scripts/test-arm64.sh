@@ -36,8 +36,8 @@ if [[ "$(uname -m)" != "aarch64" && "$(uname -m)" != "arm64" ]]; then
   fi
   # "max" enables every ARMv8 extension QEMU emulates, dot product (Dp) included.
   runner=(qemu-aarch64 -cpu max -L /)
-  # With the runtime's write-xor-execute mapping of generated code, a long run under QEMU 7.2 stops with
-  # "Illegal instruction" once many methods have been compiled; without it the same run passes.
+  # Under QEMU 7.2, a long run with the runtime's write-xor-execute mapping of generated code stops with
+  # "Illegal instruction" once many methods have been compiled. Without that mapping the same run passes.
   export DOTNET_EnableWriteXorExecute=0
 fi
 

@@ -8,9 +8,9 @@ namespace Waldwicht.Benchmarks;
 /// <summary>
 /// The integer row kernels alone, on one thread, over 160 rows of 1536 columns (150 KiB, which fits in the L2
 /// cache of current processors). The activations are quantized and reordered once in the setup, so the time is
-/// the kernels' own arithmetic, without memory stalls, activation quantization or thread hand-offs. Comparing
-/// these figures with <see cref="ActivationPrecisionMatVecBenchmarks"/> tells whether decode is limited by
-/// arithmetic or by memory.
+/// the kernels' own arithmetic, without memory stalls, activation quantization or thread hand-offs. Compared with
+/// <see cref="ActivationPrecisionMatVecBenchmarks"/>, these figures show whether decode is limited by arithmetic
+/// or by memory.
 /// </summary>
 public unsafe class IntegerRowBenchmarks
 {
@@ -41,7 +41,7 @@ public unsafe class IntegerRowBenchmarks
     {
         if (KernelPaths.Best == KernelPath.Scalar)
         {
-            throw new PlatformNotSupportedException("The integer row kernels need SIMD; this processor has only the scalar path.");
+            throw new PlatformNotSupportedException("The integer row kernels need SIMD instructions, which this processor lacks (only the scalar path is available).");
         }
 
         var (rows, columns) = BenchmarkMatrix.ParseShape(Shape);

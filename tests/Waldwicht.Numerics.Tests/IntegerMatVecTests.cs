@@ -342,20 +342,11 @@ public sealed unsafe class IntegerMatVecTests : IDisposable
         {
             foreach (int groupSize in TestPaths.GroupSizes)
             {
-                int rows = 23;
-                int columns = 4 * groupSize;
-                var codes = RandomCodes(rows, columns, bits, bits + groupSize);
-                using var matrix = new IntegerTestMatrix(codes, rows, columns, bits, groupSize, ElementType.F32, bits);
-                var x = TestVectors.Random(columns, bits * groupSize);
-                var y = new float[rows];
+                using var matrix = ExactTestMatrix(bits, groupSize, bits + groupSize);
+                var x = TestVectors.Random(matrix.Columns, bits * groupSize);
+                var y = new float[matrix.Rows];
                 matrix.Create(path, ActivationPrecision.Int32).MatVec(x, y, _pool);
-                for (int r = 0; r < rows; r++)
-                {
-                    var (exact, magnitude) = matrix.ExactDot(r, x);
-
-                    // Float32 rounding alone reaches a few 1e-7 of the magnitude; 16-bit activations about 1e-5.
-                    TestPaths.AssertClose(exact, y[r], 2e-6 * magnitude, $"{path} {bits} bits group {groupSize} row {r}");
-                }
+                AssertExact(matrix, x, y, $"{path} {bits} bits group {groupSize}");
             }
         }
     }
@@ -372,30 +363,47 @@ public sealed unsafe class IntegerMatVecTests : IDisposable
         {
             foreach (int groupSize in TestPaths.GroupSizes)
             {
-                int rows = 23;
-                int columns = 4 * groupSize;
-                var codes = RandomCodes(rows, columns, bits, 7 * bits + groupSize);
-                using var matrix = new IntegerTestMatrix(codes, rows, columns, bits, groupSize, ElementType.F32, bits);
-                var x = TestVectors.Random(columns, 3 * bits + groupSize);
-                for (int g = 0; g < columns / groupSize; g++)
+                using var matrix = ExactTestMatrix(bits, groupSize, 7 * bits + groupSize);
+                var x = TestVectors.Random(matrix.Columns, 3 * bits + groupSize);
+                for (int g = 0; g < matrix.Columns / groupSize; g++)
                 {
                     x[g * groupSize + (5 * g + bits) % groupSize] = g % 2 == 0 ? 1000f : -1000f;
                 }
 
-                var exactY = new float[rows];
-                var int16Y = new float[rows];
+                var exactY = new float[matrix.Rows];
+                var int16Y = new float[matrix.Rows];
                 matrix.Create(path, ActivationPrecision.Int32).MatVec(x, exactY, _pool);
                 matrix.Create(path, ActivationPrecision.Int16).MatVec(x, int16Y, _pool);
+                AssertExact(matrix, x, exactY, $"{path} {bits} bits group {groupSize}");
+
                 double worstInt16 = 0;
-                for (int r = 0; r < rows; r++)
+                for (int r = 0; r < matrix.Rows; r++)
                 {
                     var (exact, magnitude) = matrix.ExactDot(r, x);
-                    TestPaths.AssertClose(exact, exactY[r], 2e-6 * magnitude, $"{path} {bits} bits group {groupSize} row {r}");
                     worstInt16 = Math.Max(worstInt16, Math.Abs(int16Y[r] - exact) / magnitude);
                 }
 
                 Assert.True(worstInt16 > 2e-6, $"{path} {bits} bits group {groupSize}: int16 error {worstInt16:E2} is within the int32 bound");
             }
+        }
+    }
+
+    // A random 23 × 4·groupSize matrix with F32 scales, for comparisons with the float64 product.
+    private static IntegerTestMatrix ExactTestMatrix(int bits, int groupSize, int seed)
+    {
+        int rows = 23;
+        int columns = 4 * groupSize;
+        return new IntegerTestMatrix(RandomCodes(rows, columns, bits, seed), rows, columns, bits, groupSize, ElementType.F32, bits);
+    }
+
+    // Asserts that every y[r] is within 2e-6 of its row's magnitude from the float64 product of the dequantized
+    // weights with x. Float32 rounding alone reaches a few 1e-7 of the magnitude, 16-bit activations about 1e-5.
+    private static void AssertExact(IntegerTestMatrix matrix, float[] x, float[] y, string context)
+    {
+        for (int r = 0; r < matrix.Rows; r++)
+        {
+            var (exact, magnitude) = matrix.ExactDot(r, x);
+            TestPaths.AssertClose(exact, y[r], 2e-6 * magnitude, $"{context} row {r}");
         }
     }
 

@@ -138,8 +138,8 @@ public static class ThroughputBenchmark
         var session = model.Model.CreateSession(options.ChunkSize);
         var logits = new float[config.VocabSize];
 
-        // Warm-up: JIT, page-in of the weights, worker threads. A short run first, then full-size runs until the
-        // warm-up time is over, which on large models the short run alone already exceeds.
+        // Warm-up: JIT, page-in of the weights, worker threads. A short run comes first, then full-size runs until
+        // the warm-up time is over. On large models the short run alone takes longer than that.
         long warmupStart = Stopwatch.GetTimestamp();
         RunOnce(session, prompt.AsSpan(0, Math.Min(prompt.Length, 32)), 4, logits, cancellationToken);
         int warmupRuns = 1;
