@@ -9,7 +9,7 @@ public sealed unsafe class ElementKernelTests
     public static TheoryData<string> Paths()
     {
         var data = new TheoryData<string>();
-        foreach (var path in TestPaths.Supported)
+        foreach (var path in TestPaths.Tested)
         {
             data.Add(path);
         }

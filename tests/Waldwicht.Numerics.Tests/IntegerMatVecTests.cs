@@ -18,7 +18,7 @@ public sealed unsafe class IntegerMatVecTests : IDisposable
     public static TheoryData<string, string, int, int> KernelCases()
     {
         var data = new TheoryData<string, string, int, int>();
-        foreach (var path in TestPaths.Supported.Where(p => p != nameof(KernelPath.Scalar)))
+        foreach (var path in TestPaths.Tested.Where(p => p != nameof(KernelPath.Scalar)))
         {
             foreach (var precision in IntegerPrecisions)
             {
@@ -38,7 +38,7 @@ public sealed unsafe class IntegerMatVecTests : IDisposable
     public static TheoryData<string, string> PathPrecisionCases()
     {
         var data = new TheoryData<string, string>();
-        foreach (var path in TestPaths.Supported)
+        foreach (var path in TestPaths.Tested)
         {
             foreach (var precision in IntegerPrecisions)
             {
@@ -410,7 +410,7 @@ public sealed unsafe class IntegerMatVecTests : IDisposable
     public static TheoryData<string> PathCases()
     {
         var data = new TheoryData<string>();
-        foreach (var path in TestPaths.Supported)
+        foreach (var path in TestPaths.Tested)
         {
             data.Add(path);
         }

@@ -90,11 +90,15 @@ internal sealed unsafe class QuantizedTestMatrix : IDisposable
 
     public QuantizedMatrix Matrix { get; }
 
-    /// <summary>The same memory seen through the given kernel path.</summary>
-    public QuantizedMatrix WithPath(KernelPath path) => new(
+    /// <summary>
+    /// The same memory seen through the given kernel path, with float activations unless
+    /// <paramref name="precision"/> says otherwise (the processor's default may be an integer precision).
+    /// </summary>
+    public QuantizedMatrix WithPath(KernelPath path, ActivationPrecision precision = ActivationPrecision.Float32) => new(
         _packed.Pointer, _scales.Pointer, _biases.Pointer, Matrix.ScaleType, Rows, Columns, Bits, GroupSize)
     {
         KernelPath = path,
+        ActivationPrecision = precision,
     };
 
     /// <summary>Element (row, column) dequantized in float64 from the float scale and bias.</summary>

@@ -3,7 +3,11 @@ using Waldwicht.Numerics.Matrices;
 
 namespace Waldwicht.Numerics.Tests;
 
-/// <summary>Theory data over the kernel paths this processor accelerates (the scalar path always).</summary>
+/// <summary>
+/// Theory data over the kernel paths: those this processor accelerates (the scalar path always), and on x64 the
+/// 512-bit path too, which runs in software where AVX-512 is missing, so that its kernels are checked on every
+/// x64 processor.
+/// </summary>
 internal static class TestPaths
 {
     public static readonly int[] BitWidths = [2, 3, 4, 5, 6, 8];
@@ -12,8 +16,19 @@ internal static class TestPaths
 
     public static readonly ElementType[] ElementTypes = [ElementType.F32, ElementType.BF16, ElementType.F16];
 
-    /// <summary>Names of the supported paths; test methods take names because the enum is internal.</summary>
-    public static IEnumerable<string> Supported => KernelPaths.Supported.Select(p => p.ToString());
+    /// <summary>Names of the paths to test; test methods take names because the enum is internal.</summary>
+    public static IEnumerable<string> Tested => Paths().Select(p => p.ToString());
+
+    private static IEnumerable<KernelPath> Paths()
+    {
+        var paths = KernelPaths.Supported.ToList();
+        if (System.Runtime.Intrinsics.X86.Avx2.IsSupported && !paths.Contains(KernelPath.Vector512))
+        {
+            paths.Add(KernelPath.Vector512);
+        }
+
+        return paths;
+    }
 
     public static KernelPath Parse(string name) => Enum.Parse<KernelPath>(name);
 

@@ -131,7 +131,7 @@ internal static unsafe class ActivationQuantizer
                 int offset = g * groupSize;
                 switch (path)
                 {
-                    case KernelPath.Vector512 when Vector512.IsHardwareAccelerated:
+                    case KernelPath.Vector512:
                         QuantizeGroup512(source + offset, groupSize, maxCode, codes + offset, Offset(lowCodes, offset), out scales[g], out sums[g]);
                         break;
                     case KernelPath.Vector512 or KernelPath.Vector256 when Vector256.IsHardwareAccelerated:

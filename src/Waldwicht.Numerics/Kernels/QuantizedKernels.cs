@@ -160,7 +160,7 @@ internal static unsafe class QuantizedKernels
         float* scratch)
         where TBits : struct, IBitWidth
     {
-        if (path == KernelPath.Vector512 && QuantizedMatVec512.IsSupported)
+        if (path == KernelPath.Vector512)
         {
             QuantizedMatVec512.MatVecRows<TBits>(matrix, plan, permutedX, groupSums, rowStart, rowEnd, y, scratch);
             return;

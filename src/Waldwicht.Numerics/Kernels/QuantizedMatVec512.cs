@@ -1,7 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 using Waldwicht.Numerics.Matrices;
 
 namespace Waldwicht.Numerics.Kernels;
@@ -13,19 +12,21 @@ namespace Waldwicht.Numerics.Kernels;
 /// regions and the scalar tail of a row reuse the generic kernels.
 /// </summary>
 /// <remarks>
+/// <para>
+/// Every AVX-512 instruction it needs goes through <see cref="Simd512"/>, which falls back to portable code on other
+/// processors. The result is the same there, only slower, so the tests run this kernel against the scalar reference on
+/// any processor.
+/// </para>
+/// <para>
 /// For codes of 3, 5 and 6 bits, each lane is first shifted by its own offset so that its codes sit at multiples of
 /// the code width. Every further step is then a shift by a constant. A lane with one code fewer than the others reads part
 /// of the code that continues into the next word in its last full step, and its slot in the permuted activations is
 /// 0, so that product vanishes. In the 16-lane region the word index modulo the plan's period grows by one per
 /// vector (16 ≡ 1 modulo 3 and 5), so vector v reads the shift counts of phase v mod period.
+/// </para>
 /// </remarks>
 internal static unsafe class QuantizedMatVec512
 {
-    // NOTE: the tests cover this kernel only on AVX-512 hardware, and its last changes have not been run there.
-
-    /// <summary>True when this processor runs the kernel.</summary>
-    public static bool IsSupported => Avx512F.IsSupported;
-
     /// <summary>Floats of scratch that <see cref="MatVecRows{TBits}"/> needs.</summary>
     public static int ScratchLength(in QuantizedLayout matrix) => 4 * (matrix.GroupsPerRow + 16);
 
@@ -98,14 +99,13 @@ internal static unsafe class QuantizedMatVec512
         int g = 0;
         for (; g + 16 <= groups; g += 16)
         {
-            total = Avx512F.FusedMultiplyAdd(Vector512.Load(biases + g), Vector512.Load(groupSums + g), total);
+            total = Vector512.FusedMultiplyAdd(Vector512.Load(biases + g), Vector512.Load(groupSums + g), total);
         }
 
         if (g < groups)
         {
-            var mask = Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(groups - g)).AsSingle();
-            var tail = Avx512F.MaskLoad(biases + g, mask, Vector512<float>.Zero);
-            total = Avx512F.FusedMultiplyAdd(tail, Vector512.Load(groupSums + g), total);
+            var tail = Simd512.LoadFirst(biases + g, groups - g);
+            total = Vector512.FusedMultiplyAdd(tail, Vector512.Load(groupSums + g), total);
         }
 
         return total;
@@ -150,8 +150,8 @@ internal static unsafe class QuantizedMatVec512
                 var wordB = Vector512.Load(b.Words + 16 * v).AsSingle();
                 Steps<TBits>(wordA, wordB, table, tableHigh, x, out var dotA, out var dotB);
                 var lanes = Vector512.Load(groupLane + 16 * v);
-                totalA = Avx512F.FusedMultiplyAdd(dotA, Avx512F.PermuteVar16x32(Vector512.Load(a.Scales + groupBase[v]), lanes), totalA);
-                totalB = Avx512F.FusedMultiplyAdd(dotB, Avx512F.PermuteVar16x32(Vector512.Load(b.Scales + groupBase[v]), lanes), totalB);
+                totalA = Vector512.FusedMultiplyAdd(dotA, Simd512.Permute(Vector512.Load(a.Scales + groupBase[v]), lanes), totalA);
+                totalB = Vector512.FusedMultiplyAdd(dotB, Simd512.Permute(Vector512.Load(b.Scales + groupBase[v]), lanes), totalB);
                 x += slotsPerVector;
             }
         }
@@ -187,21 +187,21 @@ internal static unsafe class QuantizedMatVec512
                 var left = Vector512.Load(rows + 16 * (TBits.FullSteps + 1));
                 var wordA = Vector512.Load(a.Words + 16 * v);
                 var wordB = Vector512.Load(b.Words + 16 * v);
-                var alignedA = Avx512F.ShiftRightLogicalVariable(wordA, align).AsSingle();
-                var alignedB = Avx512F.ShiftRightLogicalVariable(wordB, align).AsSingle();
+                var alignedA = Simd512.ShiftRightWords(wordA, align).AsSingle();
+                var alignedB = Simd512.ShiftRightWords(wordB, align).AsSingle();
                 Steps<TBits>(alignedA, alignedB, table, tableHigh, x, out var dotA, out var dotB);
 
                 var nextA = NextWords(a, 16 * v, lastWords);
                 var nextB = NextWords(b, 16 * v, lastWords);
-                var straddleA = Avx512F.ShiftRightLogicalVariable(wordA, right) | Avx512F.ShiftLeftLogicalVariable(nextA, left);
-                var straddleB = Avx512F.ShiftRightLogicalVariable(wordB, right) | Avx512F.ShiftLeftLogicalVariable(nextB, left);
+                var straddleA = Simd512.ShiftRightWords(wordA, right) | Simd512.ShiftLeftWords(nextA, left);
+                var straddleB = Simd512.ShiftRightWords(wordB, right) | Simd512.ShiftLeftWords(nextB, left);
                 var xs = Vector512.Load(x + 16 * TBits.FullSteps);
-                dotA = Avx512F.FusedMultiplyAdd(Simd512.CodesToSingle(straddleA.AsSingle(), table, tableHigh, TBits.Bits), xs, dotA);
-                dotB = Avx512F.FusedMultiplyAdd(Simd512.CodesToSingle(straddleB.AsSingle(), table, tableHigh, TBits.Bits), xs, dotB);
+                dotA = Vector512.FusedMultiplyAdd(Simd512.CodesToSingle(straddleA.AsSingle(), table, tableHigh, TBits.Bits), xs, dotA);
+                dotB = Vector512.FusedMultiplyAdd(Simd512.CodesToSingle(straddleB.AsSingle(), table, tableHigh, TBits.Bits), xs, dotB);
 
                 var lanes = Vector512.Load(groupLane + 16 * v);
-                totalA = Avx512F.FusedMultiplyAdd(dotA, Avx512F.PermuteVar16x32(Vector512.Load(a.Scales + groupBase[v]), lanes), totalA);
-                totalB = Avx512F.FusedMultiplyAdd(dotB, Avx512F.PermuteVar16x32(Vector512.Load(b.Scales + groupBase[v]), lanes), totalB);
+                totalA = Vector512.FusedMultiplyAdd(dotA, Simd512.Permute(Vector512.Load(a.Scales + groupBase[v]), lanes), totalA);
+                totalB = Vector512.FusedMultiplyAdd(dotB, Simd512.Permute(Vector512.Load(b.Scales + groupBase[v]), lanes), totalB);
                 x += slotsPerVector;
                 phase = phase + 1 == period ? 0 : phase + 1;
             }
@@ -333,7 +333,7 @@ internal static unsafe class QuantizedMatVec512
         where TBits : struct, IBitWidth
     {
         var activations = Vector512.Load(x);
-        sumA = Avx512F.FusedMultiplyAdd(Simd512.CodesToSingle(a, table, tableHigh, TBits.Bits), activations, sumA);
-        sumB = Avx512F.FusedMultiplyAdd(Simd512.CodesToSingle(b, table, tableHigh, TBits.Bits), activations, sumB);
+        sumA = Vector512.FusedMultiplyAdd(Simd512.CodesToSingle(a, table, tableHigh, TBits.Bits), activations, sumA);
+        sumB = Vector512.FusedMultiplyAdd(Simd512.CodesToSingle(b, table, tableHigh, TBits.Bits), activations, sumB);
     }
 }

@@ -67,6 +67,11 @@ internal static unsafe class RowPrefetch
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Lines(byte* start, int bytes)
     {
+        if (!Sse.IsSupported)
+        {
+            return;
+        }
+
         for (int offset = 0; offset < bytes; offset += 64)
         {
             Sse.Prefetch0(start + offset);

@@ -102,36 +102,57 @@ internal readonly unsafe struct Simd512 : ISimd<Vector512<float>>
         Vector512.ShiftRightLogical(words.AsUInt32(), count).AsSingle();
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> ShiftRightWords(Vector512<float> words, uint* counts)
-    {
-        if (Avx512F.IsSupported)
-        {
-            return Avx512F.ShiftRightLogicalVariable(words.AsUInt32(), Vector512.Load(counts)).AsSingle();
-        }
-
-        return VariableShiftFallback.ShiftRight(words, counts);
-    }
+    public static Vector512<float> ShiftRightWords(Vector512<float> words, uint* counts) =>
+        ShiftRightWords(words.AsUInt32(), Vector512.Load(counts)).AsSingle();
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> ShiftLeftWords(Vector512<float> words, uint* counts)
-    {
-        if (Avx512F.IsSupported)
-        {
-            return Avx512F.ShiftLeftLogicalVariable(words.AsUInt32(), Vector512.Load(counts)).AsSingle();
-        }
+    public static Vector512<float> ShiftLeftWords(Vector512<float> words, uint* counts) =>
+        ShiftLeftWords(words.AsUInt32(), Vector512.Load(counts)).AsSingle();
 
-        return VariableShiftFallback.ShiftLeft(words, counts);
-    }
+    /// <summary>Shifts each lane right by its own count (vpsrlvd). Counts of 32 or more give 0.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<uint> ShiftRightWords(Vector512<uint> words, Vector512<uint> counts) =>
+        Avx512F.IsSupported
+            ? Avx512F.ShiftRightLogicalVariable(words, counts)
+            : VariableShiftFallback.ShiftRight(words, (uint*)&counts);
+
+    /// <summary>Shifts each lane left by its own count (vpsllvd). Counts of 32 or more give 0.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<uint> ShiftLeftWords(Vector512<uint> words, Vector512<uint> counts) =>
+        Avx512F.IsSupported
+            ? Avx512F.ShiftLeftLogicalVariable(words, counts)
+            : VariableShiftFallback.ShiftLeft(words, (uint*)&counts);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> Gather(float* values, int* indices)
+    public static Vector512<float> Gather(float* values, int* indices) =>
+        Permute(Vector512.Load(values), Vector512.Load(indices));
+
+    /// <summary>Lane j of the result is values[indices[j]] (vpermps), for indices below 16.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Permute(Vector512<float> values, Vector512<int> indices) =>
+        Avx512F.IsSupported ? Avx512F.PermuteVar16x32(values, indices) : Vector512.Shuffle(values, indices);
+
+    /// <summary>
+    /// Loads the first <paramref name="count"/> (below 16) floats from <paramref name="source"/> and sets the other
+    /// lanes to 0, without touching memory past them (a masked load).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> LoadFirst(float* source, int count)
     {
         if (Avx512F.IsSupported)
         {
-            return Avx512F.PermuteVar16x32(Vector512.Load(values), Vector512.Load(indices));
+            var mask = Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(count)).AsSingle();
+            return Avx512F.MaskLoad(source, mask, Vector512<float>.Zero);
         }
 
-        return Vector512.Shuffle(Vector512.Load(values), Vector512.Load(indices));
+        var lanes = Vector512<float>.Zero;
+        float* destination = (float*)&lanes;
+        for (int i = 0; i < count; i++)
+        {
+            destination[i] = source[i];
+        }
+
+        return lanes;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -78,12 +78,20 @@ internal static partial class TokenizerAssets
         {
             var folder = Path.Combine(Path.GetTempPath(), "waldwicht-tokenizer-oracle-" + Guid.NewGuid().ToString("N"));
             Directory.CreateDirectory(folder);
-            var path = Path.Combine(folder, "tokenizer.json");
-            var noSpecialPath = Path.Combine(folder, "tokenizer-no-special.json");
-            File.WriteAllBytes(path, tokenizerJson);
-            File.WriteAllText(noSpecialPath, SpecialTrue().Replace(System.Text.Encoding.UTF8.GetString(tokenizerJson), "\"special\": false"));
-            withSpecials = new OracleTokenizer(path);
-            withoutSpecials = new OracleTokenizer(noSpecialPath);
+            try
+            {
+                var path = Path.Combine(folder, "tokenizer.json");
+                var noSpecialPath = Path.Combine(folder, "tokenizer-no-special.json");
+                File.WriteAllBytes(path, tokenizerJson);
+                File.WriteAllText(noSpecialPath, SpecialTrue().Replace(System.Text.Encoding.UTF8.GetString(tokenizerJson), "\"special\": false"));
+                withSpecials = new OracleTokenizer(path);
+                withoutSpecials = new OracleTokenizer(noSpecialPath);
+            }
+            finally
+            {
+                // The library reads the whole file while it loads, so the copies are not needed afterwards.
+                Directory.Delete(folder, recursive: true);
+            }
         }
 
         /// <summary>Encodes with the post-processor (Gemma: &lt;bos&gt; first).</summary>
