@@ -64,7 +64,7 @@ public sealed class QuantizationVectorTests : IDisposable
     {
         var expected = Vectors.Value.Span<float>($"{set}.b{bits}.g{groupSize}.dequant");
         var x = TestVectors.Random(128, bits * 100 + groupSize);
-        foreach (var path in KernelPaths.Supported)
+        foreach (var path in TestPaths.Tested.Select(TestPaths.Parse))
         {
             var matrix = Open(set, bits, groupSize, path);
             var y = new float[matrix.Rows];
