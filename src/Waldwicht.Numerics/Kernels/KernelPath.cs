@@ -21,8 +21,11 @@ internal enum KernelPath
 /// <summary>Run-time choice of the kernel path.</summary>
 internal static class KernelPaths
 {
-    /// <summary>The widest path this processor accelerates.</summary>
-    public static KernelPath Best { get; } = ChooseBest();
+    /// <summary>
+    /// The path that matrices created from now on use: by default the widest path this processor accelerates. Tests
+    /// set another path to run a whole model, in software, through kernels this processor lacks.
+    /// </summary>
+    public static KernelPath Best { get; internal set; } = ChooseBest();
 
     /// <summary>Paths this processor accelerates, scalar first.</summary>
     public static IReadOnlyList<KernelPath> Supported { get; } =
