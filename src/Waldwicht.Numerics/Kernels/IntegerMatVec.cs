@@ -46,8 +46,9 @@ namespace Waldwicht.Numerics.Kernels;
 /// NOTE: the AVX2 and SSE branches have run on x64 hardware, and the ARM64 AdvSimd branches under QEMU
 /// (scripts/test-arm64.sh), which checks their results but not their speed. The AVX-VNNI branches (vpdpwssd,
 /// vpdpbusd) and the portable fallback compile but are untested, and the Vector512 path runs the AVX2 kernels
-/// because no AVX-512 integer kernel exists yet. Without AVX2, int8 activations take the 16-bit kernel, which
-/// is exact but no faster, because no ARM64 dot-product (Dp) kernel exists yet.
+/// because no AVX-512 integer kernel exists yet. On ARM64 with the dot-product extension (Dp), int8 activations
+/// and codes of fewer than 8 bits take sdot kernels, which have run under QEMU but have not been timed on
+/// hardware. Other processors without AVX2 take the 16-bit kernel for int8, which is exact but no faster.
 /// </para>
 /// </remarks>
 internal static unsafe class IntegerMatVec
@@ -87,12 +88,22 @@ internal static unsafe class IntegerMatVec
                 PermuteNibbles16(codes, columns, (short*)destination);
                 if (x.LowCodes != null)
                 {
-                    PermuteNibbles8(x.LowCodes, columns, (sbyte*)((short*)destination + PreparedStride(columns)), lowBytes: true);
+                    PermuteNibbles8(x.LowCodes, columns, 64, (sbyte*)((short*)destination + PreparedStride(columns)), lowBytes: true);
                 }
 
                 return destination;
             case Kernel.Nibbles8:
-                PermuteNibbles8(codes, columns, (sbyte*)destination, lowBytes: false);
+                PermuteNibbles8(codes, columns, 64, (sbyte*)destination, lowBytes: false);
+                return destination;
+            case Kernel.NibblesDot128:
+                PermuteNibbles8(codes, columns, 32, (sbyte*)destination, lowBytes: false);
+                return destination;
+            case Kernel.BytesDot128:
+                for (int c = 0; c < columns; c++)
+                {
+                    ((sbyte*)destination)[c] = (sbyte)codes[c];
+                }
+
                 return destination;
             case Kernel.Bytes256:
                 PermuteBytes(codes, columns, (sbyte*)destination, lowBytes: false);
@@ -163,6 +174,10 @@ internal static unsafe class IntegerMatVec
                 (Kernel.Nibbles16, true) => DotNibbles16<LowCodes>(
                     packed, (short*)prepared, preparedLow, rowScales, x.Scales, matrix.Columns, matrix.GroupSize),
                 (Kernel.Nibbles8, _) => DotNibbles8(packed, (sbyte*)prepared, rowScales, x.Scales, matrix.Columns, matrix.GroupSize),
+                (Kernel.NibblesDot128, _) => DotNibblesDot128(
+                    packed, (sbyte*)prepared, rowScales, x.Scales, matrix.Columns, matrix.GroupSize),
+                (Kernel.BytesDot128, _) => DotBytesDot128(
+                    packed, (sbyte*)prepared, rowScales, x.Scales, groups, matrix.GroupSize, matrix.Bits, tables),
                 (Kernel.Bytes256, _) => DotBytes256(packed, (sbyte*)prepared, rowScales, x.Scales, groups, matrix.GroupSize, matrix.Bits, tables),
                 (Kernel.Shorts256, false) => DotShorts256<NoLowCodes>(
                     packed, x.Codes, null, rowScales, x.Scales, groups, matrix.GroupSize, matrix.Bits, tables),
@@ -184,6 +199,11 @@ internal static unsafe class IntegerMatVec
     {
         if (path < KernelPath.Vector256 || !Avx2.IsSupported)
         {
+            if (path >= KernelPath.Vector128 && Dp.IsSupported && precision == ActivationPrecision.Int8 && bits < 8)
+            {
+                return bits == 4 ? Kernel.NibblesDot128 : Kernel.BytesDot128;
+            }
+
             return Kernel.Shorts128;
         }
 
@@ -213,18 +233,20 @@ internal static unsafe class IntegerMatVec
         }
     }
 
-    // Int8 order for DotNibbles8: within every block of 64 columns, slots 0-31 hold the even columns (low nibbles
-    // of the 32 bytes) and slots 32-63 the odd columns (high nibbles). Slots past the last column hold 0. With
-    // lowBytes, the values are int32 low codes, which ToByte rounds.
-    private static void PermuteNibbles8(short* codes, int columns, sbyte* destination, bool lowBytes)
+    // Int8 order for DotNibbles8 (blocks of 64 columns) and DotNibblesDot128 (blocks of 32). In a block of n
+    // columns, slots 0 to n/2 − 1 hold the even columns (low nibbles of its n/2 bytes), and slots n/2 to n − 1 the
+    // odd columns (high nibbles). Slots past the last column hold 0. With lowBytes, the values are int32 low codes,
+    // which ToByte rounds.
+    private static void PermuteNibbles8(short* codes, int columns, int blockColumns, sbyte* destination, bool lowBytes)
     {
-        for (int block = 0; block < columns; block += 64)
+        int half = blockColumns / 2;
+        for (int block = 0; block < columns; block += blockColumns)
         {
-            for (int i = 0; i < 32; i++)
+            for (int i = 0; i < half; i++)
             {
                 int even = block + 2 * i;
                 destination[block + i] = even < columns ? ToByte(codes[even], lowBytes) : (sbyte)0;
-                destination[block + 32 + i] = even + 1 < columns ? ToByte(codes[even + 1], lowBytes) : (sbyte)0;
+                destination[block + half + i] = even + 1 < columns ? ToByte(codes[even + 1], lowBytes) : (sbyte)0;
             }
         }
     }
@@ -529,6 +551,62 @@ internal static unsafe class IntegerMatVec
         return Vector256.Sum(total);
     }
 
+    // 4-bit codes times int8 activations with the ARM64 dot product (sdot), 32 columns (16 bytes) per step. The low
+    // nibbles meet the even columns and the high nibbles the odd ones (PermuteNibbles8 with blocks of 32). Codes
+    // below 16 are valid signed bytes, and each int32 lane adds at most 8·15·127 per step.
+    private static float DotNibblesDot128(byte* packed, sbyte* codes, float* scales, float* activationScales, int columns, int groupSize)
+    {
+        int groupShift = BitOperations.Log2((uint)groupSize);
+        var mask = Vector128.Create((byte)0x0F);
+        var total = Vector128<float>.Zero;
+        int c = 0;
+        for (int g = 0; g < columns >> groupShift; g++)
+        {
+            var sum = Vector128<int>.Zero;
+            for (int end = c + groupSize; c < end; c += 32)
+            {
+                var bytes = Vector128.Load(packed);
+                var low = (bytes & mask).AsSByte();
+                var high = Vector128.ShiftRightLogical(bytes, 4).AsSByte();
+                sum = Dp.DotProduct(sum, low, Vector128.Load(codes + c));
+                sum = Dp.DotProduct(sum, high, Vector128.Load(codes + c + 16));
+                packed += 16;
+            }
+
+            total += Vector128.ConvertToSingle(sum) * Vector128.Create(scales[g] * activationScales[g]);
+        }
+
+        return Vector128.Sum(total);
+    }
+
+    // Codes of 2, 3, 5 and 6 bits times int8 activations with the ARM64 dot product (sdot), 16 columns per step.
+    // The two halves of 8 codes unpack into 16-bit lanes (Unpack128) and narrow into one vector of bytes, which
+    // meets the activations in natural order.
+    private static float DotBytesDot128(
+        byte* packed, sbyte* codes, float* scales, float* activationScales, int groups, int groupSize, int bits, UnpackTables tables)
+    {
+        var control = Vector128.Create(tables.Control.AsSpan(0, 16));
+        var multipliers = Vector128.Create(tables.Multipliers.AsSpan(0, 8));
+        int shift = 16 - bits;
+        var total = Vector128<float>.Zero;
+        for (int g = 0; g < groups; g++)
+        {
+            var sum = Vector128<int>.Zero;
+            for (int c = 0; c < groupSize; c += 16)
+            {
+                var first = Unpack128(packed, control, multipliers, shift);
+                var second = Unpack128(packed + bits, control, multipliers, shift);
+                sum = Dp.DotProduct(sum, Vector128.Narrow(first, second), Vector128.Load(codes + c));
+                packed += 2 * bits;
+            }
+
+            total += Vector128.ConvertToSingle(sum) * Vector128.Create(scales[g] * activationScales[g]);
+            codes += groupSize;
+        }
+
+        return Vector128.Sum(total);
+    }
+
     // 16-bit codes times int16 activations with 128-bit vectors, 16 columns per step: SSE2 vpmaddwd on x64,
     // widening multiply-accumulate on ARM64, portable widening otherwise. Low codes go into a second sum.
     private static float DotShorts128<TLow>(
@@ -646,6 +724,8 @@ internal static unsafe class IntegerMatVec
     private enum Kernel
     {
         Shorts128,
+        NibblesDot128,
+        BytesDot128,
         Shorts256,
         Bytes256,
         Nibbles16,
