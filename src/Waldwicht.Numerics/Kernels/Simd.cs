@@ -114,20 +114,20 @@ internal readonly unsafe struct Simd512 : ISimd<Vector512<float>>
     public static Vector512<uint> ShiftRightWords(Vector512<uint> words, Vector512<uint> counts) =>
         Avx512F.IsSupported
             ? Avx512F.ShiftRightLogicalVariable(words, counts)
-            : VariableShiftFallback.ShiftRight(words, (uint*)&counts);
+            : VariableShiftFallback.ShiftRight(words, counts);
 
     /// <summary>Shifts each lane left by its own count (vpsllvd). Counts of 32 or more give 0.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<uint> ShiftLeftWords(Vector512<uint> words, Vector512<uint> counts) =>
         Avx512F.IsSupported
             ? Avx512F.ShiftLeftLogicalVariable(words, counts)
-            : VariableShiftFallback.ShiftLeft(words, (uint*)&counts);
+            : VariableShiftFallback.ShiftLeft(words, counts);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> Gather(float* values, int* indices) =>
         Permute(Vector512.Load(values), Vector512.Load(indices));
 
-    /// <summary>Lane j of the result is values[indices[j]] (vpermps), for indices below 16.</summary>
+    /// <summary>Returns a vector whose lane j is values[indices[j]] (vpermps), for indices below 16.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> Permute(Vector512<float> values, Vector512<int> indices) =>
         Avx512F.IsSupported ? Avx512F.PermuteVar16x32(values, indices) : Vector512.Shuffle(values, indices);
@@ -503,6 +503,18 @@ internal static unsafe class VariableShiftFallback
 
         return words;
     }
+
+    // Vector counts are taken here rather than by address in the caller, so that the caller's vectors can stay
+    // in registers.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public static TVector ShiftRight<TVector>(TVector words, TVector counts)
+        where TVector : unmanaged =>
+        ShiftRight(words, (uint*)&counts);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public static TVector ShiftLeft<TVector>(TVector words, TVector counts)
+        where TVector : unmanaged =>
+        ShiftLeft(words, (uint*)&counts);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     public static TVector ShiftLeft<TVector>(TVector words, uint* counts)
