@@ -91,8 +91,8 @@ internal sealed unsafe class QuantizedTestMatrix : IDisposable
     public QuantizedMatrix Matrix { get; }
 
     /// <summary>
-    /// The same memory seen through the given kernel path, with float activations unless
-    /// <paramref name="precision"/> says otherwise (the processor's default may be an integer precision).
+    /// Returns a matrix over the same memory that uses the given kernel path and, unless
+    /// <paramref name="precision"/> requests another, float activations (the processor's default may be integer).
     /// </summary>
     public QuantizedMatrix WithPath(KernelPath path, ActivationPrecision precision = ActivationPrecision.Float32) => new(
         _packed.Pointer, _scales.Pointer, _biases.Pointer, Matrix.ScaleType, Rows, Columns, Bits, GroupSize)

@@ -99,11 +99,7 @@ internal static unsafe class IntegerMatVec
                 PermuteNibbles8(codes, columns, 32, (sbyte*)destination, lowBytes: false);
                 return destination;
             case Kernel.BytesDot128:
-                for (int c = 0; c < columns; c++)
-                {
-                    ((sbyte*)destination)[c] = (sbyte)codes[c];
-                }
-
+                NarrowCodes(codes, columns, (sbyte*)destination);
                 return destination;
             case Kernel.Bytes256:
                 PermuteBytes(codes, columns, (sbyte*)destination, lowBytes: false);
@@ -175,7 +171,7 @@ internal static unsafe class IntegerMatVec
                     packed, (short*)prepared, preparedLow, rowScales, x.Scales, matrix.Columns, matrix.GroupSize),
                 (Kernel.Nibbles8, _) => DotNibbles8(packed, (sbyte*)prepared, rowScales, x.Scales, matrix.Columns, matrix.GroupSize),
                 (Kernel.NibblesDot128, _) => DotNibblesDot128(
-                    packed, (sbyte*)prepared, rowScales, x.Scales, matrix.Columns, matrix.GroupSize),
+                    packed, (sbyte*)prepared, rowScales, x.Scales, groups, matrix.GroupSize),
                 (Kernel.BytesDot128, _) => DotBytesDot128(
                     packed, (sbyte*)prepared, rowScales, x.Scales, groups, matrix.GroupSize, matrix.Bits, tables),
                 (Kernel.Bytes256, _) => DotBytes256(packed, (sbyte*)prepared, rowScales, x.Scales, groups, matrix.GroupSize, matrix.Bits, tables),
@@ -248,6 +244,15 @@ internal static unsafe class IntegerMatVec
                 destination[block + i] = even < columns ? ToByte(codes[even], lowBytes) : (sbyte)0;
                 destination[block + half + i] = even + 1 < columns ? ToByte(codes[even + 1], lowBytes) : (sbyte)0;
             }
+        }
+    }
+
+    // Int8 order for DotBytesDot128: the codes as signed bytes, in natural order.
+    private static void NarrowCodes(short* codes, int columns, sbyte* destination)
+    {
+        for (int c = 0; c < columns; c++)
+        {
+            destination[c] = (sbyte)codes[c];
         }
     }
 
@@ -554,16 +559,14 @@ internal static unsafe class IntegerMatVec
     // 4-bit codes times int8 activations with the ARM64 dot product (sdot), 32 columns (16 bytes) per step. The low
     // nibbles meet the even columns and the high nibbles the odd ones (PermuteNibbles8 with blocks of 32). Codes
     // below 16 are valid signed bytes, and each int32 lane adds at most 8·15·127 per step.
-    private static float DotNibblesDot128(byte* packed, sbyte* codes, float* scales, float* activationScales, int columns, int groupSize)
+    private static float DotNibblesDot128(byte* packed, sbyte* codes, float* scales, float* activationScales, int groups, int groupSize)
     {
-        int groupShift = BitOperations.Log2((uint)groupSize);
         var mask = Vector128.Create((byte)0x0F);
         var total = Vector128<float>.Zero;
-        int c = 0;
-        for (int g = 0; g < columns >> groupShift; g++)
+        for (int g = 0; g < groups; g++)
         {
             var sum = Vector128<int>.Zero;
-            for (int end = c + groupSize; c < end; c += 32)
+            for (int c = 0; c < groupSize; c += 32)
             {
                 var bytes = Vector128.Load(packed);
                 var low = (bytes & mask).AsSByte();
@@ -574,6 +577,7 @@ internal static unsafe class IntegerMatVec
             }
 
             total += Vector128.ConvertToSingle(sum) * Vector128.Create(scales[g] * activationScales[g]);
+            codes += groupSize;
         }
 
         return Vector128.Sum(total);

@@ -14,8 +14,8 @@ namespace Waldwicht.Numerics.Kernels;
 /// <remarks>
 /// <para>
 /// Every AVX-512 instruction it needs goes through <see cref="Simd512"/>, which falls back to portable code on other
-/// processors. The result is the same there, only slower, so the tests run this kernel against the scalar reference on
-/// any processor.
+/// processors. The result is the same there, only slower, so the tests also compare this kernel with the scalar
+/// reference on processors without AVX-512.
 /// </para>
 /// <para>
 /// For codes of 3, 5 and 6 bits, each lane is first shifted by its own offset so that its codes sit at multiples of
