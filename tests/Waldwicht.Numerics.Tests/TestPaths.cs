@@ -4,9 +4,8 @@ using Waldwicht.Numerics.Matrices;
 namespace Waldwicht.Numerics.Tests;
 
 /// <summary>
-/// Theory data over the kernel paths: those this processor accelerates (the scalar path always), and on x64 the
-/// 512-bit path too, which runs in software where AVX-512 is missing, so that its kernels are checked on every
-/// x64 processor.
+/// Theory data over the kernel paths: the scalar path, the paths this processor accelerates, and on x64 the 512-bit
+/// path, which runs in software where AVX-512 is missing.
 /// </summary>
 internal static class TestPaths
 {

@@ -504,18 +504,6 @@ internal static unsafe class VariableShiftFallback
         return words;
     }
 
-    // Vector counts are taken here rather than by address in the caller, so that the caller's vectors can stay
-    // in registers.
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    public static TVector ShiftRight<TVector>(TVector words, TVector counts)
-        where TVector : unmanaged =>
-        ShiftRight(words, (uint*)&counts);
-
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    public static TVector ShiftLeft<TVector>(TVector words, TVector counts)
-        where TVector : unmanaged =>
-        ShiftLeft(words, (uint*)&counts);
-
     [MethodImpl(MethodImplOptions.NoInlining)]
     public static TVector ShiftLeft<TVector>(TVector words, uint* counts)
         where TVector : unmanaged
@@ -528,4 +516,16 @@ internal static unsafe class VariableShiftFallback
 
         return words;
     }
+
+    // Vector counts are taken here rather than by address in the caller, so that the caller's vectors can stay
+    // in registers.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public static TVector ShiftRight<TVector>(TVector words, TVector counts)
+        where TVector : unmanaged =>
+        ShiftRight(words, (uint*)&counts);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public static TVector ShiftLeft<TVector>(TVector words, TVector counts)
+        where TVector : unmanaged =>
+        ShiftLeft(words, (uint*)&counts);
 }
