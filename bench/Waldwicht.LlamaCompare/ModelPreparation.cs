@@ -36,7 +36,8 @@ internal sealed record PreparedPair(PairDefinition Pair, string MlxFolder, strin
 internal static class ModelPreparation
 {
     // GGUF types a size-matched pair may pick from.
-    private static readonly GgufExportType[] Candidates = [GgufExportType.Q4_0, GgufExportType.Q5_0, GgufExportType.Q8_0];
+    private static readonly GgufExportType[] Candidates =
+        [GgufExportType.Q4_0, GgufExportType.Q4_1, GgufExportType.Q5_0, GgufExportType.Q5_1, GgufExportType.Q8_0];
 
     public static string EnsureSource(string? source, string? synth, string workFolder, int threads)
     {

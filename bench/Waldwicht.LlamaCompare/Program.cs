@@ -20,7 +20,7 @@ internal static class Program
         var synth = new Option<string?>("--synth") { Description = "Instead of --source: write (once) a synthetic BF16 checkpoint of this architecture into the work folder: tiny or e2b." };
         synth.AcceptOnlyFromAmong("tiny", "e2b");
         var work = new Option<string>("--work") { Description = "Folder for the quantized variants and GGUF files; existing files are reused.", DefaultValueFactory = _ => "bench-work" };
-        var pairs = new Option<string>("--pairs") { Description = "Comma-separated pairs: q4 (MLX 4-bit g64 vs Q4_0), q5 (5-bit g64 vs Q5_0), winzling, sproessling (vs the GGUF type nearest in file size).", DefaultValueFactory = _ => "q4,q5" };
+        var pairs = new Option<string>("--pairs") { Description = "Comma-separated pairs: q4 (MLX 4-bit g64 vs Q4_0), q5 (5-bit g64 vs Q5_0), winzling, sproessling (vs the GGUF type nearest in file size: Q4_0, Q4_1, Q5_0, Q5_1 or Q8_0).", DefaultValueFactory = _ => "q4,q5" };
         var threads = new Option<int>("--threads") { Description = "Threads for both engines.", DefaultValueFactory = _ => Environment.ProcessorCount };
         var promptTokens = new Option<int>("--prompt-tokens") { Description = "Prompt length in tokens (prefill).", DefaultValueFactory = _ => 128 };
         var genTokens = new Option<int>("--gen-tokens") { Description = "Tokens to generate per run (the first comes from the prefill).", DefaultValueFactory = _ => 32 };

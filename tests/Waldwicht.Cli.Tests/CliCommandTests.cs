@@ -228,6 +228,31 @@ public sealed class CliCommandTests : IDisposable
     }
 
     [Theory]
+    [InlineData("q4_1")]
+    [InlineData("q5_1")]
+    public void ExportGgufWritesTypesWithMinimum(string type)
+    {
+        string output = Path.Combine(_scratch, $"tiny-{type}.gguf");
+        var result = CliRunner.Run("export", "gguf", "--model", TestData.Path("tiny-gemma4"), "--type", type, "--output", output);
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Matches($@"Wrote .*tiny-{type}\.gguf: \d+ tensors \(.*\d+ {type}\)", result.StandardError);
+        Assert.True(new FileInfo(output).Length > 0);
+    }
+
+    [Fact]
+    public void ExportGgufRejectsUnknownType()
+    {
+        string output = Path.Combine(_scratch, "tiny.gguf");
+        var result = CliRunner.Run("export", "gguf", "--model", TestData.Path("tiny-gemma4"), "--type", "q4_k", "--output", output);
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("q4_k", result.StandardError);
+        Assert.Contains("q4_1", result.StandardError);
+        Assert.False(File.Exists(output));
+    }
+
+    [Theory]
     [InlineData("waldwicht serve", "serve", "--port", "abc")]
     [InlineData("waldwicht export gguf", "export", "gguf", "--bogus")]
     public void ParseErrorPointsToHelp(string commandPath, params string[] arguments)

@@ -127,12 +127,15 @@ public sealed class Gemma4GgufExportTests : IDisposable
 
     [Theory]
     [InlineData(GgufExportType.Q8_0, 0.5 / 127 * 1.05)]
+    [InlineData(GgufExportType.Q5_1, 1.0 / 31 * 1.05)]
     [InlineData(GgufExportType.Q5_0, 1.0 / 16 * 1.05)]
+    [InlineData(GgufExportType.Q4_1, 1.0 / 15 * 1.05)]
     [InlineData(GgufExportType.Q4_0, 1.0 / 8 * 1.05)]
     public void TinyModel_QuantizedTensorsCloseToSource(GgufExportType type, double relativeTolerance)
     {
         // The tolerance is one quantization step relative to the row's largest magnitude (half a
-        // step for Q8_0), plus 5% for the binary16 rounding of the scale.
+        // step for Q8_0, Q5_1 and Q4_1, whose steps span up to twice that magnitude), plus 5% for the
+        // binary16 rounding of the scale.
         using var model = Gemma4Model.Load(TestData.Path("tiny-gemma4"));
         string path = Export(model, type, out var result);
         var file = GgufReader.Read(path);

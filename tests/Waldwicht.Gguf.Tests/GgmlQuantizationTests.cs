@@ -9,7 +9,9 @@ public sealed class GgmlQuantizationTests
     [InlineData(GgmlType.F32, 1, 4)]
     [InlineData(GgmlType.F16, 1, 2)]
     [InlineData(GgmlType.Q4_0, 32, 18)]
+    [InlineData(GgmlType.Q4_1, 32, 20)]
     [InlineData(GgmlType.Q5_0, 32, 22)]
+    [InlineData(GgmlType.Q5_1, 32, 24)]
     [InlineData(GgmlType.Q8_0, 32, 34)]
     public void BlockGeometry_MatchesGgml(GgmlType type, int blockSize, int blockBytes)
     {
@@ -99,10 +101,73 @@ public sealed class GgmlQuantizationTests
     }
 
     [Fact]
+    public void Q4_1_HandComputedBlock()
+    {
+        // min = −3 and max = 12, so d = 15 / 15 = 1 and q = min(15, trunc(x + 3 + 0.5)); the zeros get code 3.
+        var x = new float[32];
+        x[0] = -3f;
+        x[1] = 12f;
+        x[2] = 0.49f;
+        x[3] = 0.5f;
+        x[16] = -2.6f;
+        x[17] = 11.6f;
+        var block = new byte[20];
+
+        GgmlQuantization.Quantize(GgmlType.Q4_1, x, block);
+
+        byte[] expected = [0x00, 0x3C, 0x00, 0xC2, 0x00, 0xFF, 0x33, 0x34, .. Enumerable.Repeat((byte)0x33, 12)];
+        Assert.Equal(expected, block);
+        var decoded = new float[32];
+        GgmlQuantization.Dequantize(GgmlType.Q4_1, block, decoded);
+        Assert.Equal([-3f, 12f, 0f, 1f], decoded[..4]);
+        Assert.Equal([-3f, 12f, 0f], decoded[16..19]);
+    }
+
+    [Fact]
+    public void Q5_1_HandComputedBlock()
+    {
+        // min = −1 and max = 30, so d = 31 / 31 = 1 and q = trunc(x + 1 + 0.5); bit 4 of each code goes to qh.
+        var x = new float[32];
+        x[0] = -1f;
+        x[1] = 30f;
+        x[2] = 15.2f;
+        x[3] = 14.49f;
+        x[16] = 16.5f;
+        x[17] = -0.6f;
+        var block = new byte[24];
+
+        GgmlQuantization.Quantize(GgmlType.Q5_1, x, block);
+
+        byte[] expected = [0x00, 0x3C, 0x00, 0xBC, 0x06, 0x00, 0x01, 0x00, 0x20, 0x0F, 0x10, 0x1F, .. Enumerable.Repeat((byte)0x11, 12)];
+        Assert.Equal(expected, block);
+        var decoded = new float[32];
+        GgmlQuantization.Dequantize(GgmlType.Q5_1, block, decoded);
+        Assert.Equal([-1f, 30f, 15f, 14f], decoded[..4]);
+        Assert.Equal([17f, -1f, 0f], decoded[16..19]);
+    }
+
+    [Theory]
+    [InlineData(GgmlType.Q4_1)]
+    [InlineData(GgmlType.Q5_1)]
+    public void ConstantBlock_StoresTheValueAsMinimum(GgmlType type)
+    {
+        var x = Enumerable.Repeat(2.5f, 32).ToArray();
+        var block = new byte[type.BlockBytes()];
+
+        GgmlQuantization.Quantize(type, x, block);
+
+        Assert.Equal(0f, (float)BinaryPrimitives.ReadHalfLittleEndian(block));
+        Assert.Equal(2.5f, (float)BinaryPrimitives.ReadHalfLittleEndian(block.AsSpan(2)));
+        var decoded = new float[32];
+        GgmlQuantization.Dequantize(type, block, decoded);
+        Assert.All(decoded, v => Assert.Equal(2.5f, v));
+    }
+
+    [Fact]
     public void ZeroBlock_HasZeroScaleAndDecodesToZero()
     {
         // ggml computes d = 0 / −8 = −0 for Q4_0 and Q5_0, so the stored scale may be negative zero.
-        foreach (var type in new[] { GgmlType.Q4_0, GgmlType.Q5_0, GgmlType.Q8_0 })
+        foreach (var type in new[] { GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q8_0 })
         {
             var block = new byte[type.BlockBytes()];
             GgmlQuantization.Quantize(type, new float[32], block);
@@ -154,6 +219,49 @@ public sealed class GgmlQuantizationTests
         }
     }
 
+    [Theory]
+    [InlineData(GgmlType.Q4_1, 15)]
+    [InlineData(GgmlType.Q5_1, 31)]
+    public void DequantizedWithMinimum_WithinErrorBound(GgmlType type, int maxCode)
+    {
+        // Per element: half a step of rounding, the code times the error of storing d as binary16,
+        // and the error of storing the minimum as binary16.
+        var random = new Random(4321);
+        const int Length = 32 * 64;
+        var x = new float[Length];
+        for (int i = 0; i < Length; i++)
+        {
+            x[i] = (float)random.NextDouble() * (i % 5 == 0 ? 0.02f : 4f) - (i % 7 == 0 ? 3f : 0.5f);
+        }
+
+        var bytes = new byte[type.RowBytes(Length)];
+        GgmlQuantization.Quantize(type, x, bytes);
+        var decoded = new float[Length];
+        GgmlQuantization.Dequantize(type, bytes, decoded);
+
+        for (int b = 0; b < Length / 32; b++)
+        {
+            var block = x.AsSpan(b * 32, 32);
+            float min = float.MaxValue, max = float.MinValue;
+            foreach (float v in block)
+            {
+                min = Math.Min(min, v);
+                max = Math.Max(max, v);
+            }
+
+            double d = (max - min) / (double)maxCode;
+            var stored = bytes.AsSpan(b * type.BlockBytes());
+            double d16 = (float)BinaryPrimitives.ReadHalfLittleEndian(stored);
+            double min16 = (float)BinaryPrimitives.ReadHalfLittleEndian(stored[2..]);
+            double bound = (0.5 * d) + (maxCode * Math.Abs(d - d16)) + Math.Abs(min - min16) + (1e-6 * Math.Max(Math.Abs(min), Math.Abs(max)));
+            for (int j = 0; j < 32; j++)
+            {
+                double error = Math.Abs(x[(b * 32) + j] - decoded[(b * 32) + j]);
+                Assert.True(error <= bound, $"{type} block {b} element {j}: error {error} exceeds {bound}.");
+            }
+        }
+    }
+
     [Fact]
     public void RmsError_DecreasesWithBits()
     {
@@ -170,6 +278,9 @@ public sealed class GgmlQuantizationTests
 
         double q4 = Rms(GgmlType.Q4_0), q5 = Rms(GgmlType.Q5_0), q8 = Rms(GgmlType.Q8_0), f16 = Rms(GgmlType.F16);
         Assert.True(q5 < q4 * 0.6, $"q5_0 {q5} vs q4_0 {q4}");
+        double q4_1 = Rms(GgmlType.Q4_1), q5_1 = Rms(GgmlType.Q5_1);
+        Assert.True(q5_1 < q4_1 * 0.6, $"q5_1 {q5_1} vs q4_1 {q4_1}");
+        Assert.True(q5_1 < q4 * 0.6, $"q5_1 {q5_1} vs q4_0 {q4}");
         Assert.True(q8 < q5 * 0.2, $"q8_0 {q8} vs q5_0 {q5}");
         Assert.True(f16 < q8, $"f16 {f16} vs q8_0 {q8}");
     }

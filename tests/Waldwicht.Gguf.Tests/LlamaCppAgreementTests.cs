@@ -78,7 +78,9 @@ public sealed class LlamaCppAgreementTests(ITestOutputHelper output) : IDisposab
     [Theory]
     [InlineData(GgufExportType.F16)]
     [InlineData(GgufExportType.Q8_0)]
+    [InlineData(GgufExportType.Q5_1)]
     [InlineData(GgufExportType.Q5_0)]
+    [InlineData(GgufExportType.Q4_1)]
     [InlineData(GgufExportType.Q4_0)]
     public void Export_LoadsInLlamaCppWithDeclaredSizes(GgufExportType type)
     {

@@ -28,11 +28,12 @@ internal static class ExportCommand
         };
         var type = new Option<string>("--type", "-t")
         {
-            Description = "Storage type of the weight matrices: f32, f16, q8_0, q5_0 or q4_0 (GGML block formats with 32 weights per block). "
+            Description = "Storage type of the weight matrices: f32, f16, q8_0, q5_1, q5_0, q4_1 or q4_0 (GGML block formats with 32 weights per block; "
+                + "the _1 types also store each block's minimum). "
                 + "Norms, the layer scalars and rope_freqs stay F32; matrices whose rows are not a multiple of 32 fall back to F16.",
             DefaultValueFactory = _ => "f16",
         };
-        type.AcceptOnlyFromAmong("f32", "f16", "q8_0", "q5_0", "q4_0");
+        type.AcceptOnlyFromAmong([.. GgufExportTypeExtensions.Names]);
         var output = new Option<string>("--output", "-o")
         {
             Description = "GGUF file to write. It appears only when the export succeeded.",

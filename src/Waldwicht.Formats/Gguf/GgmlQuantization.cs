@@ -9,16 +9,21 @@ namespace Waldwicht.Formats.Gguf;
 /// matrix is given, so the same input gives the same bytes.
 /// </summary>
 /// <remarks>
-/// Every block of 32 weights stores d as binary16 followed by codes, and decodes as w = d·(q − z):
+/// Every block of 32 weights stores d as binary16 followed by codes. The symmetric types decode as
+/// w = d·(q − z), Q4_1 and Q5_1 as w = d·q + min:
 /// <list type="bullet">
 /// <item>Q8_0: d = max|x|/127, q = round(x/d) (half away from zero), z = 0; 32 signed bytes.</item>
 /// <item>Q4_0: m = the element of largest magnitude (first one on ties), d = m/−8,
 /// q = min(15, trunc(x/d + 8.5)), z = 8; byte j contains q[j] in its low and q[j+16] in its high nibble.</item>
 /// <item>Q5_0: d = m/−16, q = min(31, trunc(x/d + 16.5)), z = 16; the low nibbles are packed as in
 /// Q4_0 and bit 4 of q[j] is bit j of a little-endian uint32 stored before them.</item>
+/// <item>Q4_1: d = (max − min)/15 over the block, the minimum stored as binary16 after d,
+/// q = min(15, trunc((x − min)/d + 0.5)); nibbles packed as in Q4_0.</item>
+/// <item>Q5_1: d = (max − min)/31, the minimum after d, q = trunc((x − min)/d + 0.5); the fifth bits
+/// and the nibbles laid out as in Q5_0, after d and the minimum.</item>
 /// </list>
-/// The scale is rounded to binary16 for storage, but the codes are computed with the unrounded
-/// 1/d, as the reference does. All arithmetic is single precision without fused multiply-add.
+/// The scale and minimum are rounded to binary16 for storage, but the codes are computed with the
+/// unrounded values, as the reference does. All arithmetic is single precision without fused multiply-add.
 /// </remarks>
 public static class GgmlQuantization
 {
@@ -65,6 +70,20 @@ public static class GgmlQuantization
                 for (int b = 0; b < source.Length / BlockSize; b++)
                 {
                     QuantizeQ4_0Block(source.Slice(b * BlockSize, BlockSize), destination.Slice(b * 18, 18));
+                }
+
+                break;
+            case GgmlType.Q4_1:
+                for (int b = 0; b < source.Length / BlockSize; b++)
+                {
+                    QuantizeWithMinimumBlock(source.Slice(b * BlockSize, BlockSize), destination.Slice(b * 20, 20), bits: 4);
+                }
+
+                break;
+            case GgmlType.Q5_1:
+                for (int b = 0; b < source.Length / BlockSize; b++)
+                {
+                    QuantizeWithMinimumBlock(source.Slice(b * BlockSize, BlockSize), destination.Slice(b * 24, 24), bits: 5);
                 }
 
                 break;
@@ -137,6 +156,20 @@ public static class GgmlQuantization
                 }
 
                 break;
+            case GgmlType.Q4_1:
+                for (int b = 0; b < destination.Length / BlockSize; b++)
+                {
+                    DequantizeWithMinimumBlock(source.Slice(b * 20, 20), destination.Slice(b * BlockSize, BlockSize), bits: 4);
+                }
+
+                break;
+            case GgmlType.Q5_1:
+                for (int b = 0; b < destination.Length / BlockSize; b++)
+                {
+                    DequantizeWithMinimumBlock(source.Slice(b * 24, 24), destination.Slice(b * BlockSize, BlockSize), bits: 5);
+                }
+
+                break;
             default:
                 throw new ArgumentOutOfRangeException(nameof(type), type, "Unsupported GGML type.");
         }
@@ -192,7 +225,69 @@ public static class GgmlQuantization
         BinaryPrimitives.WriteUInt32LittleEndian(block[2..], high);
     }
 
-    // The element of largest magnitude with its sign; the first one wins on ties, as in ggml.
+    // Q4_1 and Q5_1: d and the minimum as binary16, for 5 bits the fifth bits as a uint32, then the
+    // nibbles. The codes use the unrounded minimum and 1/d.
+    private static void QuantizeWithMinimumBlock(ReadOnlySpan<float> x, Span<byte> block, int bits)
+    {
+        float min = float.MaxValue;
+        float max = float.MinValue;
+        for (int j = 0; j < BlockSize; j++)
+        {
+            // Comparisons as in ggml: a NaN never becomes the minimum or the maximum.
+            if (x[j] < min)
+            {
+                min = x[j];
+            }
+
+            if (x[j] > max)
+            {
+                max = x[j];
+            }
+        }
+
+        float d = (max - min) / ((1 << bits) - 1);
+        float id = d != 0f ? 1f / d : 0f;
+        BinaryPrimitives.WriteHalfLittleEndian(block, (Half)d);
+        BinaryPrimitives.WriteHalfLittleEndian(block[2..], (Half)min);
+        var nibbles = block[(bits == 5 ? 8 : 4)..];
+        uint high = 0;
+        for (int j = 0; j < BlockSize / 2; j++)
+        {
+            int q0 = (int)(((x[j] - min) * id) + 0.5f);
+            int q1 = (int)(((x[j + 16] - min) * id) + 0.5f);
+            if (bits == 4)
+            {
+                q0 = Math.Min(15, q0);
+                q1 = Math.Min(15, q1);
+            }
+
+            nibbles[j] = (byte)((q0 & 0x0F) | ((q1 & 0x0F) << 4));
+            high |= (uint)((q0 >> 4) & 1) << j;
+            high |= (uint)((q1 >> 4) & 1) << (j + 16);
+        }
+
+        if (bits == 5)
+        {
+            BinaryPrimitives.WriteUInt32LittleEndian(block[4..], high);
+        }
+    }
+
+    private static void DequantizeWithMinimumBlock(ReadOnlySpan<byte> block, Span<float> destination, int bits)
+    {
+        float d = (float)BinaryPrimitives.ReadHalfLittleEndian(block);
+        float min = (float)BinaryPrimitives.ReadHalfLittleEndian(block[2..]);
+        uint high = bits == 5 ? BinaryPrimitives.ReadUInt32LittleEndian(block[4..]) : 0;
+        var nibbles = block[(bits == 5 ? 8 : 4)..];
+        for (int j = 0; j < BlockSize / 2; j++)
+        {
+            int q0 = (nibbles[j] & 0x0F) | (int)(((high >> j) & 1) << 4);
+            int q1 = (nibbles[j] >> 4) | (int)(((high >> (j + 16)) & 1) << 4);
+            destination[j] = (q0 * d) + min;
+            destination[j + 16] = (q1 * d) + min;
+        }
+    }
+
+        // The element of largest magnitude with its sign; the first one wins on ties, as in ggml.
     private static float SignedAbsoluteMaximum(ReadOnlySpan<float> x)
     {
         float amax = 0f;

@@ -15,8 +15,14 @@ public enum GgmlType : uint
     /// <summary>Blocks of 32 weights: an F16 scale and 32 4-bit codes (18 bytes, 4.5 bits per weight).</summary>
     Q4_0 = 2,
 
+    /// <summary>Blocks of 32 weights: an F16 scale, an F16 minimum and 32 4-bit codes (20 bytes, 5 bits per weight).</summary>
+    Q4_1 = 3,
+
     /// <summary>Blocks of 32 weights: an F16 scale and 32 5-bit codes (22 bytes, 5.5 bits per weight).</summary>
     Q5_0 = 6,
+
+    /// <summary>Blocks of 32 weights: an F16 scale, an F16 minimum and 32 5-bit codes (24 bytes, 6 bits per weight).</summary>
+    Q5_1 = 7,
 
     /// <summary>Blocks of 32 weights: an F16 scale and 32 signed 8-bit codes (34 bytes, 8.5 bits per weight).</summary>
     Q8_0 = 8,
@@ -29,7 +35,7 @@ public static class GgmlTypeExtensions
     public static int BlockSize(this GgmlType type) => type switch
     {
         GgmlType.F32 or GgmlType.F16 => 1,
-        GgmlType.Q4_0 or GgmlType.Q5_0 or GgmlType.Q8_0 => 32,
+        GgmlType.Q4_0 or GgmlType.Q4_1 or GgmlType.Q5_0 or GgmlType.Q5_1 or GgmlType.Q8_0 => 32,
         _ => throw new ArgumentOutOfRangeException(nameof(type), type, "Unknown GGML type."),
     };
 
@@ -39,7 +45,9 @@ public static class GgmlTypeExtensions
         GgmlType.F32 => 4,
         GgmlType.F16 => 2,
         GgmlType.Q4_0 => 18,
+        GgmlType.Q4_1 => 20,
         GgmlType.Q5_0 => 22,
+        GgmlType.Q5_1 => 24,
         GgmlType.Q8_0 => 34,
         _ => throw new ArgumentOutOfRangeException(nameof(type), type, "Unknown GGML type."),
     };

@@ -8,7 +8,9 @@ public enum GgufExportType
     F32,
     F16,
     Q8_0,
+    Q5_1,
     Q5_0,
+    Q4_1,
     Q4_0,
 }
 
@@ -46,16 +48,21 @@ public sealed record GgufExportResult(string Path, long FileBytes, IReadOnlyList
 /// <summary>Mapping between <see cref="GgufExportType"/> and GGML's type ids and llama.cpp's file types.</summary>
 public static class GgufExportTypeExtensions
 {
-    /// <summary>Parses "f32", "f16", "q8_0", "q5_0" or "q4_0" (case-insensitive).</summary>
+    /// <summary>The type names that <see cref="Parse"/> accepts, in the order of <see cref="GgufExportType"/>.</summary>
+    public static IReadOnlyList<string> Names { get; } = Enum.GetValues<GgufExportType>().Select(t => t.DisplayName()).ToArray();
+
+    /// <summary>Parses "f32", "f16", "q8_0", "q5_1", "q5_0", "q4_1" or "q4_0" (case-insensitive).</summary>
     /// <exception cref="ArgumentException">The name is not one of those.</exception>
     public static GgufExportType Parse(string name) => name.ToLowerInvariant() switch
     {
         "f32" => GgufExportType.F32,
         "f16" => GgufExportType.F16,
         "q8_0" => GgufExportType.Q8_0,
+        "q5_1" => GgufExportType.Q5_1,
         "q5_0" => GgufExportType.Q5_0,
+        "q4_1" => GgufExportType.Q4_1,
         "q4_0" => GgufExportType.Q4_0,
-        _ => throw new ArgumentException($"GGUF type '{name}' is not supported; use f32, f16, q8_0, q5_0 or q4_0.", nameof(name)),
+        _ => throw new ArgumentException($"GGUF type '{name}' is not supported; use {string.Join(", ", Names.Take(Names.Count - 1))} or {Names[^1]}.", nameof(name)),
     };
 
     /// <summary>The GGML element type of the weight matrices.</summary>
@@ -64,7 +71,9 @@ public static class GgufExportTypeExtensions
         GgufExportType.F32 => GgmlType.F32,
         GgufExportType.F16 => GgmlType.F16,
         GgufExportType.Q8_0 => GgmlType.Q8_0,
+        GgufExportType.Q5_1 => GgmlType.Q5_1,
         GgufExportType.Q5_0 => GgmlType.Q5_0,
+        GgufExportType.Q4_1 => GgmlType.Q4_1,
         GgufExportType.Q4_0 => GgmlType.Q4_0,
         _ => throw new ArgumentOutOfRangeException(nameof(type), type, null),
     };
@@ -75,8 +84,10 @@ public static class GgufExportTypeExtensions
         GgufExportType.F32 => 0,
         GgufExportType.F16 => 1,
         GgufExportType.Q4_0 => 2,
+        GgufExportType.Q4_1 => 3,
         GgufExportType.Q8_0 => 7,
         GgufExportType.Q5_0 => 8,
+        GgufExportType.Q5_1 => 9,
         _ => throw new ArgumentOutOfRangeException(nameof(type), type, null),
     };
 
