@@ -1,6 +1,8 @@
+using System.Buffers.Binary;
 using Waldwicht.Formats.Gguf;
 using Waldwicht.Model.Export;
 using Waldwicht.Model.Gemma4;
+using Waldwicht.Numerics.Matrices;
 using Waldwicht.Tests;
 
 namespace Waldwicht.Gguf.Tests;
@@ -181,6 +183,61 @@ public sealed class Gemma4GgufExportTests : IDisposable
         }
     }
 
+    [Theory]
+    [InlineData("uniform-q4-g64", GgufExportType.Q4_1, "blk.0.attn_q.weight")]
+    [InlineData("uniform-q4-g64", GgufExportType.Q5_1, "blk.0.attn_q.weight")]
+    [InlineData("uniform-q3-g32", GgufExportType.Q4_1, "blk.3.ffn_down.weight")]
+    [InlineData("winzling-like", GgufExportType.Q4_1, "blk.0.ffn_gate.weight")]
+    [InlineData("winzling-like", GgufExportType.Q5_1, "blk.0.attn_q.weight")]
+    public void MlxCodes_KeptInBlocksWithMinimum(string variant, GgufExportType type, string tensorName)
+    {
+        using var model = Gemma4Model.Load(TestData.Path("tiny-gemma4", variant));
+        var file = GgufReader.Read(Export(model, type, out var result));
+        var ggmlType = type.MatrixType();
+        int blockBytes = ggmlType.BlockBytes();
+        int nibbleOffset = ggmlType == GgmlType.Q5_1 ? 8 : 4;
+
+        Assert.Contains(tensorName, result.TensorsWithKeptCodes);
+        Assert.All(result.TensorsWithKeptCodes, name => Assert.Equal((uint)ggmlType, file.Tensor(name).Type));
+
+        var matrix = (QuantizedMatrix)FindMatrix(model, tensorName);
+        var codes = new byte[matrix.Columns];
+        var scales = new float[matrix.GroupsPerRow];
+        var biases = new float[matrix.GroupsPerRow];
+        long rowBytes = ggmlType.RowBytes(matrix.Columns);
+        var bytes = file.TensorBytes(tensorName, rowBytes * matrix.Rows).ToArray();
+        for (int r = 0; r < matrix.Rows; r++)
+        {
+            matrix.ReadRowCodes(r, codes, scales, biases);
+            for (int b = 0; b < matrix.Columns / 32; b++)
+            {
+                var block = bytes.AsSpan((int)(r * rowBytes) + (b * blockBytes), blockBytes);
+                int group = b * 32 / matrix.GroupSize;
+                Assert.Equal((Half)scales[group], BinaryPrimitives.ReadHalfLittleEndian(block));
+                Assert.Equal((Half)biases[group], BinaryPrimitives.ReadHalfLittleEndian(block[2..]));
+                uint high = ggmlType == GgmlType.Q5_1 ? BinaryPrimitives.ReadUInt32LittleEndian(block[4..]) : 0;
+                for (int j = 0; j < 16; j++)
+                {
+                    int first = (block[nibbleOffset + j] & 0x0F) | (int)(((high >> j) & 1) << 4);
+                    int second = (block[nibbleOffset + j] >> 4) | (int)(((high >> (j + 16)) & 1) << 4);
+                    Assert.Equal(codes[(b * 32) + j], first);
+                    Assert.Equal(codes[(b * 32) + j + 16], second);
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public void MlxCodes_WiderCodesAreQuantizedAgain()
+    {
+        // The attention matrices of this model have 5-bit codes, which a Q4_1 block cannot hold.
+        using var model = Gemma4Model.Load(TestData.Path("tiny-gemma4", "winzling-like"));
+        Export(model, GgufExportType.Q4_1, out var result);
+
+        Assert.DoesNotContain("blk.0.attn_q.weight", result.TensorsWithKeptCodes);
+        Assert.Contains("blk.0.ffn_gate.weight", result.TensorsWithKeptCodes);
+    }
+
     [Fact]
     public void TinyModel_WarnsAboutFixedKvSources()
     {
@@ -250,6 +307,19 @@ public sealed class Gemma4GgufExportTests : IDisposable
         string path = Path.Combine(_folder, $"tiny-{type}.gguf");
         result = Gemma4GgufExporter.Export(model, path, new GgufExportOptions { Type = type, Force = true });
         return path;
+    }
+
+    private static WeightMatrix FindMatrix(Gemma4Model model, string tensorName)
+    {
+        var parts = tensorName.Split('.');
+        var layer = model.Weights.Layers[int.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture)];
+        return parts[2] switch
+        {
+            "attn_q" => layer.QProj,
+            "ffn_gate" => layer.GateProj,
+            "ffn_down" => layer.DownProj,
+            _ => throw new ArgumentException($"This test maps only attn_q, ffn_gate and ffn_down; got {tensorName}.", nameof(tensorName)),
+        };
     }
 
     private static float[] Floats(GgufReader file, string name, int count)

@@ -147,6 +147,37 @@ public sealed class GgmlQuantizationTests
     }
 
     [Theory]
+    [InlineData(GgmlType.Q4_1, 15)]
+    [InlineData(GgmlType.Q5_1, 31)]
+    public void EncodeBlockWithMinimum_DecodesToCodes(GgmlType type, int maxCode)
+    {
+        var codes = Enumerable.Range(0, 32).Select(j => (byte)(j * 7 % (maxCode + 1))).ToArray();
+        var block = new byte[type.BlockBytes()];
+
+        GgmlQuantization.EncodeBlockWithMinimum(type, codes, 0.5f, -2f, block);
+
+        Assert.Equal((Half)0.5f, BinaryPrimitives.ReadHalfLittleEndian(block));
+        Assert.Equal((Half)(-2f), BinaryPrimitives.ReadHalfLittleEndian(block.AsSpan(2)));
+        var decoded = new float[32];
+        GgmlQuantization.Dequantize(type, block, decoded);
+        Assert.Equal(codes.Select(q => (q * 0.5f) - 2f), decoded);
+    }
+
+    [Fact]
+    public void EncodeBlockWithMinimum_RejectsInvalidInput()
+    {
+        var codes = new byte[32];
+        Assert.Throws<ArgumentException>(() => GgmlQuantization.EncodeBlockWithMinimum(GgmlType.Q4_0, codes, 1f, 0f, new byte[18]));
+        Assert.Throws<ArgumentException>(() => GgmlQuantization.EncodeBlockWithMinimum(GgmlType.Q4_1, new byte[31], 1f, 0f, new byte[20]));
+        Assert.Throws<ArgumentException>(() => GgmlQuantization.EncodeBlockWithMinimum(GgmlType.Q4_1, codes, 1f, 0f, new byte[24]));
+
+        codes[5] = 16;
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => GgmlQuantization.EncodeBlockWithMinimum(GgmlType.Q4_1, codes, 1f, 0f, new byte[20]));
+        Assert.Contains("Code 5", error.Message);
+        GgmlQuantization.EncodeBlockWithMinimum(GgmlType.Q5_1, codes, 1f, 0f, new byte[24]);
+    }
+
+    [Theory]
     [InlineData(GgmlType.Q4_1)]
     [InlineData(GgmlType.Q5_1)]
     public void ConstantBlock_StoresTheValueAsMinimum(GgmlType type)

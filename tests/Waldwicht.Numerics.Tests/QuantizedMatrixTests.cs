@@ -189,6 +189,35 @@ public sealed class QuantizedMatrixTests : IDisposable
         }
     }
 
+    [Theory]
+    [MemberData(nameof(FormatCases))]
+    public void ReadRowCodes_ReturnsStoredCodes(int bits, int groupSize, ElementType scaleType)
+    {
+        using var matrix = new QuantizedTestMatrix(5, 3 * groupSize, bits, groupSize, scaleType, 37);
+        var codes = new byte[matrix.Columns];
+        var scales = new float[3];
+        var biases = new float[3];
+        for (int r = 0; r < matrix.Rows; r++)
+        {
+            matrix.Matrix.ReadRowCodes(r, codes, scales, biases);
+            Assert.Equal(matrix.Codes.AsSpan(r * matrix.Columns, matrix.Columns).ToArray(), codes.Select(c => (uint)c));
+            Assert.Equal(matrix.Scales.AsSpan(r * 3, 3).ToArray(), scales);
+            Assert.Equal(matrix.Biases.AsSpan(r * 3, 3).ToArray(), biases);
+        }
+    }
+
+    [Fact]
+    public void ReadRowCodes_RejectsInvalidArguments()
+    {
+        using var matrix = new QuantizedTestMatrix(8, 64, 4, 32, ElementType.F32, 83);
+        var m = matrix.Matrix;
+        Assert.Throws<ArgumentOutOfRangeException>(() => m.ReadRowCodes(8, new byte[64], new float[2], new float[2]));
+        Assert.Throws<ArgumentOutOfRangeException>(() => m.ReadRowCodes(-1, new byte[64], new float[2], new float[2]));
+        Assert.Throws<ArgumentException>(() => m.ReadRowCodes(0, new byte[63], new float[2], new float[2]));
+        Assert.Throws<ArgumentException>(() => m.ReadRowCodes(0, new byte[64], new float[1], new float[2]));
+        Assert.Throws<ArgumentException>(() => m.ReadRowCodes(0, new byte[64], new float[2], new float[1]));
+    }
+
     [Fact]
     public void ReadRow_AcceptsLongerDestination()
     {

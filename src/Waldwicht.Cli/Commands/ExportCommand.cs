@@ -29,7 +29,7 @@ internal static class ExportCommand
         var type = new Option<string>("--type", "-t")
         {
             Description = "Storage type of the weight matrices: f32, f16, q8_0, q5_1, q5_0, q4_1 or q4_0 (GGML block formats with 32 weights per block; "
-                + "the _1 types also store each block's minimum). "
+                + "the _1 types also store each block's minimum, so MLX matrices of up to 4 bits keep their codes in q4_1, and of up to 5 bits in q5_1). "
                 + "Norms, the layer scalars and rope_freqs stay F32; matrices whose rows are not a multiple of 32 fall back to F16.",
             DefaultValueFactory = _ => "f16",
         };
@@ -92,6 +92,12 @@ internal static class ExportCommand
             Console.Error.WriteLine(string.Create(
                 CultureInfo.InvariantCulture,
                 $"Wrote {result.Path}: {result.Tensors.Count} tensors ({string.Join(", ", types)}), {result.FileBytes / 1e9:0.000} GB, in {stopwatch.Elapsed.TotalSeconds:F1} s."));
+            if (result.TensorsWithKeptCodes.Count > 0)
+            {
+                Console.Error.WriteLine(
+                    $"{result.TensorsWithKeptCodes.Count} quantized tensor(s) kept their MLX codes; only their scales and biases were rounded to F16.");
+            }
+
             return 0;
         }));
         return command;

@@ -225,8 +225,48 @@ public static class GgmlQuantization
         BinaryPrimitives.WriteUInt32LittleEndian(block[2..], high);
     }
 
-    // Q4_1 and Q5_1: d and the minimum as binary16, for 5 bits the fifth bits as a uint32, then the
-    // nibbles. The codes use the unrounded minimum and 1/d.
+    /// <summary>
+    /// Writes one Q4_1 or Q5_1 block from codes that are already chosen, so that it decodes as
+    /// w[j] = codes[j]·scale + minimum with the scale and minimum rounded to binary16. This carries
+    /// affine-quantized weights of the same width over without quantizing them a second time.
+    /// </summary>
+    /// <param name="type"><see cref="GgmlType.Q4_1"/> or <see cref="GgmlType.Q5_1"/>.</param>
+    /// <param name="codes">32 codes below 16 (Q4_1) or 32 (Q5_1).</param>
+    /// <param name="scale">The step between codes, d.</param>
+    /// <param name="minimum">The value of code 0.</param>
+    /// <param name="block">Exactly <see cref="GgmlTypeExtensions.BlockBytes"/> bytes.</param>
+    /// <exception cref="ArgumentException">The type has no minimum, or a length does not match.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A code does not fit the type's width.</exception>
+    public static void EncodeBlockWithMinimum(GgmlType type, ReadOnlySpan<byte> codes, float scale, float minimum, Span<byte> block)
+    {
+        int bits = type switch
+        {
+            GgmlType.Q4_1 => 4,
+            GgmlType.Q5_1 => 5,
+            _ => throw new ArgumentException($"{type.DisplayName()} blocks have no minimum; use q4_1 or q5_1.", nameof(type)),
+        };
+        if (codes.Length != BlockSize)
+        {
+            throw new ArgumentException($"A {type.DisplayName()} block has {BlockSize} codes; got {codes.Length}.", nameof(codes));
+        }
+
+        if (block.Length != type.BlockBytes())
+        {
+            throw new ArgumentException($"A {type.DisplayName()} block takes {type.BlockBytes()} bytes; the buffer has {block.Length}.", nameof(block));
+        }
+
+        for (int j = 0; j < BlockSize; j++)
+        {
+            if (codes[j] >> bits != 0)
+            {
+                throw new ArgumentOutOfRangeException(nameof(codes), codes[j], $"Code {j} does not fit in {bits} bits.");
+            }
+        }
+
+        PackBlockWithMinimum(codes, scale, minimum, block, bits);
+    }
+
+    // Q4_1 and Q5_1 as ggml's reference quantizer computes them: the codes use the unrounded minimum and 1/d.
     private static void QuantizeWithMinimumBlock(ReadOnlySpan<float> x, Span<byte> block, int bits)
     {
         float min = float.MaxValue;
@@ -247,20 +287,28 @@ public static class GgmlQuantization
 
         float d = (max - min) / ((1 << bits) - 1);
         float id = d != 0f ? 1f / d : 0f;
+        Span<byte> codes = stackalloc byte[BlockSize];
+        for (int j = 0; j < BlockSize; j++)
+        {
+            int q = (int)(((x[j] - min) * id) + 0.5f);
+            codes[j] = (byte)(bits == 4 ? Math.Min(15, q) : q);
+        }
+
+        PackBlockWithMinimum(codes, d, min, block, bits);
+    }
+
+    // d and the minimum as binary16, for 5 bits the fifth bits as a little-endian uint32, then the nibbles: code j
+    // in the low and code j + 16 in the high nibble of byte j.
+    private static void PackBlockWithMinimum(ReadOnlySpan<byte> codes, float d, float min, Span<byte> block, int bits)
+    {
         BinaryPrimitives.WriteHalfLittleEndian(block, (Half)d);
         BinaryPrimitives.WriteHalfLittleEndian(block[2..], (Half)min);
         var nibbles = block[(bits == 5 ? 8 : 4)..];
         uint high = 0;
         for (int j = 0; j < BlockSize / 2; j++)
         {
-            int q0 = (int)(((x[j] - min) * id) + 0.5f);
-            int q1 = (int)(((x[j + 16] - min) * id) + 0.5f);
-            if (bits == 4)
-            {
-                q0 = Math.Min(15, q0);
-                q1 = Math.Min(15, q1);
-            }
-
+            int q0 = codes[j];
+            int q1 = codes[j + 16];
             nibbles[j] = (byte)((q0 & 0x0F) | ((q1 & 0x0F) << 4));
             high |= (uint)((q0 >> 4) & 1) << j;
             high |= (uint)((q1 >> 4) & 1) << (j + 16);

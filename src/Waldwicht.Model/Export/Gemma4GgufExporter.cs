@@ -7,7 +7,9 @@ namespace Waldwicht.Model.Export;
 /// <summary>
 /// Writes a loaded Gemma 4 model as a GGUF file for llama.cpp. Quantized (MLX affine) matrices
 /// are dequantized row by row and re-encoded in the requested GGML type, so memory use is bounded
-/// by a few megabytes of rows regardless of the model size.
+/// by a few megabytes of rows regardless of the model size. Q4_1 and Q5_1 share the affine form
+/// w = code·scale + bias, so matrices whose codes fit those widths keep their codes, and only their
+/// scales and biases are rounded to binary16 (see <see cref="KeepsCodes"/>).
 /// </summary>
 public static class Gemma4GgufExporter
 {
@@ -76,7 +78,11 @@ public static class Gemma4GgufExporter
 
         cancellationToken.ThrowIfCancellationRequested();
         writer.Complete();
-        return new GgufExportResult(path, writer.FileLength, plan.Tensors.Select(t => t.Declaration).ToList(), plan.Warnings);
+        var keptCodes = plan.Tensors
+            .Where(t => t.Matrix is QuantizedMatrix quantized && KeepsCodes(t.Declaration.Type, quantized.Bits))
+            .Select(t => t.Declaration.Name)
+            .ToList();
+        return new GgufExportResult(path, writer.FileLength, plan.Tensors.Select(t => t.Declaration).ToList(), plan.Warnings, keptCodes);
     }
 
     /// <summary>Checks that the output folder exists and that an existing file may be replaced.</summary>
@@ -109,25 +115,81 @@ public static class Gemma4GgufExporter
         int rowBytes = checked((int)type.RowBytes(columns));
         int chunkRows = Math.Clamp(ChunkBytes / rowBytes, 1, matrix.Rows);
         var buffer = new byte[(long)chunkRows * rowBytes];
+        var quantized = matrix as QuantizedMatrix;
+        bool keepCodes = quantized != null && KeepsCodes(type, quantized.Bits);
         for (int start = 0; start < matrix.Rows; start += chunkRows)
         {
             parallel.CancellationToken.ThrowIfCancellationRequested();
             int count = Math.Min(chunkRows, matrix.Rows - start);
             int first = start;
-            Parallel.For(
-                0,
-                count,
-                parallel,
-                () => new float[columns],
-                (r, _, row) =>
-                {
-                    matrix.ReadRow(first + r, row);
-                    GgmlQuantization.Quantize(type, row, buffer.AsSpan(r * rowBytes, rowBytes));
-                    return row;
-                },
-                _ => { });
+            if (keepCodes)
+            {
+                Parallel.For(
+                    0,
+                    count,
+                    parallel,
+                    () => new RowCodes(quantized!),
+                    (r, _, row) =>
+                    {
+                        row.Encode(first + r, type, buffer.AsSpan(r * rowBytes, rowBytes));
+                        return row;
+                    },
+                    _ => { });
+            }
+            else
+            {
+                Parallel.For(
+                    0,
+                    count,
+                    parallel,
+                    () => new float[columns],
+                    (r, _, row) =>
+                    {
+                        matrix.ReadRow(first + r, row);
+                        GgmlQuantization.Quantize(type, row, buffer.AsSpan(r * rowBytes, rowBytes));
+                        return row;
+                    },
+                    _ => { });
+            }
+
             writer.Write(declaration.Name, buffer.AsSpan(0, count * rowBytes));
             report((long)count * rowBytes);
+        }
+    }
+
+    /// <summary>
+    /// True when a matrix of <paramref name="bits"/>-bit MLX codes is written as <paramref name="type"/> by copying
+    /// its codes: codes of up to 4 bits into Q4_1 and of up to 5 bits into Q5_1. Every MLX group size (32, 64, 128)
+    /// is a multiple of the 32-weight GGML block, so each block takes its group's scale and bias, and the weights
+    /// change only by the binary16 rounding of those two. Quantizing the dequantized weights again would add
+    /// rounding error wherever a block does not use the whole code range.
+    /// </summary>
+    public static bool KeepsCodes(GgmlType type, int bits) =>
+        (type == GgmlType.Q4_1 && bits <= 4) || (type == GgmlType.Q5_1 && bits <= 5);
+
+    // Per-thread buffers for copying one quantized row's codes into Q4_1 or Q5_1 blocks.
+    private sealed class RowCodes(QuantizedMatrix matrix)
+    {
+        private const int BlockSize = 32;
+
+        private readonly byte[] _codes = new byte[matrix.Columns];
+        private readonly float[] _scales = new float[matrix.GroupsPerRow];
+        private readonly float[] _biases = new float[matrix.GroupsPerRow];
+
+        public void Encode(int row, GgmlType type, Span<byte> destination)
+        {
+            matrix.ReadRowCodes(row, _codes, _scales, _biases);
+            int blockBytes = type.BlockBytes();
+            for (int block = 0; block < matrix.Columns / BlockSize; block++)
+            {
+                int group = block * BlockSize / matrix.GroupSize;
+                GgmlQuantization.EncodeBlockWithMinimum(
+                    type,
+                    _codes.AsSpan(block * BlockSize, BlockSize),
+                    _scales[group],
+                    _biases[group],
+                    destination.Slice(block * blockBytes, blockBytes));
+            }
         }
     }
 }

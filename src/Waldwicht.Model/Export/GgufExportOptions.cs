@@ -43,7 +43,15 @@ public sealed record GgufExportProgress(int TensorNumber, int TensorCount, strin
 /// <param name="FileBytes">Size of the file.</param>
 /// <param name="Tensors">The tensors in file order.</param>
 /// <param name="Warnings">Facts about the output that a user of llama.cpp should know.</param>
-public sealed record GgufExportResult(string Path, long FileBytes, IReadOnlyList<GgufTensorDeclaration> Tensors, IReadOnlyList<string> Warnings);
+/// <param name="TensorsWithKeptCodes">
+/// Names of the quantized tensors whose MLX codes were copied unchanged (up to 4 bits into Q4_1, up to 5 bits into Q5_1).
+/// </param>
+public sealed record GgufExportResult(
+    string Path,
+    long FileBytes,
+    IReadOnlyList<GgufTensorDeclaration> Tensors,
+    IReadOnlyList<string> Warnings,
+    IReadOnlyList<string> TensorsWithKeptCodes);
 
 /// <summary>Mapping between <see cref="GgufExportType"/> and GGML's type ids and llama.cpp's file types.</summary>
 public static class GgufExportTypeExtensions

@@ -239,6 +239,37 @@ public sealed unsafe class QuantizedMatrix : WeightMatrix
         }
     }
 
+    /// <summary>
+    /// Reads row <paramref name="row"/> as stored: one code per column in <paramref name="codes"/>, and the scale and
+    /// bias of each group as floats, so that w[c] = codes[c]·scales[g] + biases[g] with g = c / <see cref="GroupSize"/>.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The row is outside the matrix.</exception>
+    /// <exception cref="ArgumentException">A span is shorter than <see cref="Columns"/> or <see cref="GroupsPerRow"/>.</exception>
+    public void ReadRowCodes(int row, Span<byte> codes, Span<float> scales, Span<float> biases)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(row);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(row, Rows);
+        if (codes.Length < Columns || scales.Length < GroupsPerRow || biases.Length < GroupsPerRow)
+        {
+            throw new ArgumentException(
+                $"Row {row} needs {Columns} codes and {GroupsPerRow} scales and biases; the spans have {codes.Length}, {scales.Length} and {biases.Length}.");
+        }
+
+        var layout = Layout;
+        uint* words = layout.RowWords(row);
+        for (int c = 0; c < Columns; c++)
+        {
+            codes[c] = (byte)QuantizedLayout.ExtractCode(words, c, Bits);
+        }
+
+        long groupBase = (long)row * GroupsPerRow;
+        for (int g = 0; g < GroupsPerRow; g++)
+        {
+            scales[g] = layout.LoadParameter(layout.Scales, groupBase + g);
+            biases[g] = layout.LoadParameter(layout.Biases, groupBase + g);
+        }
+    }
+
     protected override void ReadRowCore(int row, Span<float> destination)
     {
         fixed (float* output = destination)
