@@ -35,7 +35,7 @@ internal static class RequestBody
 
         if (buffer.Length == 0)
         {
-            throw ApiException.Invalid("The request body is empty; send a JSON object.");
+            throw ApiException.Invalid("The request body is empty; send a JSON object.", code: "invalid_json");
         }
 
         try
@@ -44,8 +44,25 @@ internal static class RequestBody
         }
         catch (JsonException ex)
         {
-            throw ApiException.Invalid($"The request body is not valid JSON: {ex.Message}", code: "invalid_json");
+            throw ApiException.Invalid(InvalidJsonMessage(ex), code: "invalid_json");
         }
+    }
+
+    // System.Text.Json ends its messages with " LineNumber: 0 | BytePositionInLine: 65.", both counted from 0.
+    // The reason is kept and the position is written as people count it.
+    private static string InvalidJsonMessage(JsonException exception)
+    {
+        string reason = exception.Message;
+        int suffix = reason.IndexOf(" LineNumber:", StringComparison.Ordinal);
+        if (suffix >= 0)
+        {
+            reason = reason[..suffix];
+        }
+
+        string position = exception.LineNumber is long line && exception.BytePositionInLine is long column
+            ? $" at line {line + 1}, byte {column + 1}"
+            : "";
+        return $"The request body is not valid JSON{position}: {reason.TrimEnd()}";
     }
 
     private static ApiException TooLarge(long limit) =>

@@ -241,10 +241,16 @@ internal static class ResponseJson
         writer.WriteEndObject();
     }
 
+    // A token that a logits processor or grammar ruled out has probability 0, log −∞, which JSON cannot express.
+    // It is written as −9999, the value OpenAI's API reports for tokens of negligible probability.
+    private const float ImpossibleLogprob = -9999f;
+
+    private static float JsonLogprob(float logprob) => float.IsFinite(logprob) ? logprob : ImpossibleLogprob;
+
     private static void WriteTokenFields(Utf8JsonWriter writer, TokenLogprobInfo token)
     {
         writer.WriteString("token", token.Text);
-        writer.WriteNumber("logprob", token.Logprob);
+        writer.WriteNumber("logprob", JsonLogprob(token.Logprob));
         writer.WriteStartArray("bytes");
         foreach (byte value in token.Bytes)
         {
@@ -274,7 +280,7 @@ internal static class ResponseJson
         writer.WriteStartArray("token_logprobs");
         foreach (var token in tokens)
         {
-            writer.WriteNumberValue(token.Logprob);
+            writer.WriteNumberValue(JsonLogprob(token.Logprob));
         }
 
         writer.WriteEndArray();
@@ -284,7 +290,7 @@ internal static class ResponseJson
             writer.WriteStartObject();
             foreach (var alternative in token.TopAlternatives)
             {
-                writer.WriteNumber(alternative.Text, alternative.Logprob);
+                writer.WriteNumber(alternative.Text, JsonLogprob(alternative.Logprob));
             }
 
             writer.WriteEndObject();

@@ -28,6 +28,7 @@ internal sealed partial class CompletionEndpoints
         response.Headers["X-Accel-Buffering"] = "no";
         var writer = new SseWriter(response, _options.KeepAliveInterval);
         var started = new bool[run.Prepared.Request.ChoiceCount];
+        var pendingLogprobs = new PendingLogprobs(run.Prepared.Request.ChoiceCount);
         ReplyFinished? first = null;
         bool cancelled = false;
 
@@ -58,7 +59,7 @@ internal sealed partial class CompletionEndpoints
                         cancelled |= finished.FinishReason == ReplyFinishReason.Cancelled;
                     }
 
-                    foreach (var chunk in Chunks(identity, update, chat))
+                    foreach (var chunk in Chunks(identity, update, chat, pendingLogprobs))
                     {
                         await writer.DataAsync(chunk, aborted);
                     }
@@ -129,21 +130,37 @@ internal sealed partial class CompletionEndpoints
             delta.WriteString("content", string.Empty);
         });
 
-    /// <summary>The chunks of one update; tool calls take two: name and id first, then the arguments.</summary>
-    private static IEnumerable<byte[]> Chunks(ResponseIdentity identity, ReplyUpdate update, bool chat)
+    /// <summary>
+    /// The chunks of one update; tool calls take two: name and id first, then the arguments. Token
+    /// log-probabilities wait in <paramref name="pending"/> and go out with the next content chunk of their choice,
+    /// as OpenAI sends them, or in a chunk of their own just before the choice's finish chunk.
+    /// </summary>
+    /// <remarks>
+    /// Text that may still turn into a stop sequence or a control marker is held back, so a content chunk can
+    /// carry the log-probabilities of tokens whose text follows in a later chunk.
+    /// </remarks>
+    private static IEnumerable<byte[]> Chunks(ResponseIdentity identity, ReplyUpdate update, bool chat, PendingLogprobs pending)
     {
+        if (update is ReplyLogprob logprob)
+        {
+            pending.Add(logprob);
+            yield break;
+        }
+
         if (!chat)
         {
             // NOTE: text completions return content only; reasoning and parsed tool calls are not part of that API.
             switch (update)
             {
                 case ReplyContent content:
-                    yield return ResponseJson.TextChunk(identity, content.Choice, content.Text);
-                    break;
-                case ReplyLogprob logprob:
-                    yield return ResponseJson.TextChunk(identity, logprob.Choice, string.Empty, logprobs: [logprob.Token]);
+                    yield return ResponseJson.TextChunk(identity, content.Choice, content.Text, logprobs: pending.Take(content.Choice));
                     break;
                 case ReplyFinished finished when finished.FinishReason != ReplyFinishReason.Cancelled:
+                    if (pending.Take(finished.Choice) is { } rest)
+                    {
+                        yield return ResponseJson.TextChunk(identity, finished.Choice, string.Empty, logprobs: rest);
+                    }
+
                     yield return ResponseJson.TextChunk(identity, finished.Choice, string.Empty, finished.FinishReason);
                     break;
             }
@@ -154,7 +171,8 @@ internal sealed partial class CompletionEndpoints
         switch (update)
         {
             case ReplyContent content:
-                yield return ResponseJson.ChatChunk(identity, content.Choice, delta => delta.WriteString("content", content.Text));
+                yield return ResponseJson.ChatChunk(
+                    identity, content.Choice, delta => delta.WriteString("content", content.Text), logprobs: pending.Take(content.Choice));
                 break;
             case ReplyReasoning reasoning:
                 yield return ResponseJson.ChatChunk(identity, reasoning.Choice, delta =>
@@ -190,12 +208,30 @@ internal sealed partial class CompletionEndpoints
                     delta.WriteEndArray();
                 });
                 break;
-            case ReplyLogprob logprob:
-                yield return ResponseJson.ChatChunk(identity, logprob.Choice, null, logprobs: [logprob.Token]);
-                break;
             case ReplyFinished finished when finished.FinishReason != ReplyFinishReason.Cancelled:
+                if (pending.Take(finished.Choice) is { } rest)
+                {
+                    yield return ResponseJson.ChatChunk(identity, finished.Choice, null, logprobs: rest);
+                }
+
                 yield return ResponseJson.ChatChunk(identity, finished.Choice, null, finished.FinishReason);
                 break;
+        }
+    }
+
+    /// <summary>Token log-probabilities per choice that no chunk has carried yet.</summary>
+    private sealed class PendingLogprobs(int choices)
+    {
+        private readonly List<TokenLogprobInfo>?[] _tokens = new List<TokenLogprobInfo>?[choices];
+
+        public void Add(ReplyLogprob logprob) => (_tokens[logprob.Choice] ??= []).Add(logprob.Token);
+
+        /// <summary>Removes and returns the choice's waiting tokens, or null when none wait.</summary>
+        public List<TokenLogprobInfo>? Take(int choice)
+        {
+            var tokens = _tokens[choice];
+            _tokens[choice] = null;
+            return tokens is { Count: > 0 } ? tokens : null;
         }
     }
 

@@ -21,7 +21,8 @@ public sealed class ErrorTests : IAsyncLifetime
     public static TheoryData<string, int, string?, string> BadRequests => new()
     {
         // body, status, param, text the message must contain
-        { "{not json", 400, null, "not valid JSON" },
+        { "{not json", 400, null, "not valid JSON at line 1, byte 2: " },
+        { "{\"messages\":[{\"role\":\"user\"}", 400, null, "There is an open JSON object or array that should be closed." },
         { "[1,2]", 400, null, "must be a JSON object" },
         { """{"temperature":0}""", 400, "messages", "messages is required" },
         { """{"messages":[]}""", 400, "messages", "at least one message" },
@@ -53,6 +54,18 @@ public sealed class ErrorTests : IAsyncLifetime
         using var response = await _server.PostAsync("v1/chat/completions", body);
 
         await AssertErrorAsync(response, status, "invalid_request_error", param, message);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("{not json")]
+    public async Task InvalidJsonHasCodeAndNoParserInternals(string body)
+    {
+        using var response = await _server.PostAsync("v1/chat/completions", body);
+
+        var error = await AssertErrorAsync(response, 400, "invalid_request_error", null, "JSON");
+        Assert.Equal("invalid_json", error.GetProperty("code").GetString());
+        Assert.DoesNotContain("LineNumber", error.GetProperty("message").GetString());
     }
 
     [Fact]

@@ -60,6 +60,59 @@ public sealed class StreamingTests : IAsyncLifetime
         Assert.Equal("hm", replay.Reasoning);
     }
 
+    [Theory]
+    [InlineData("v1/chat/completions")]
+    [InlineData("v1/completions")]
+    public async Task LogprobsRideWithTheirText(string path)
+    {
+        _server.Script = (_, _) => new ScriptedProcessor(Script.Tokens("Hello world, again{<turn|>}"));
+        string body = path.Contains("chat", StringComparison.Ordinal)
+            ? """{"messages":[{"role":"user","content":"hi"}],"temperature":0,"stream":true,"logprobs":true,"top_logprobs":2}"""
+            : """{"prompt":"hi","temperature":0,"stream":true,"logprobs":true,"top_logprobs":2}""";
+
+        var lines = await _server.StreamLinesAsync(path, body);
+
+        var choices = lines.Where(l => l.StartsWith("data: {", StringComparison.Ordinal))
+            .Select(l => JsonDocument.Parse(l[6..]).RootElement.GetProperty("choices"))
+            .Where(c => c.GetArrayLength() > 0)
+            .Select(c => c[0])
+            .ToList();
+        string allText = "";
+        string allTokens = "";
+        foreach (var choice in choices)
+        {
+            string text = path.Contains("chat", StringComparison.Ordinal)
+                ? choice.GetProperty("delta").TryGetProperty("content", out var content) ? content.GetString()! : ""
+                : choice.GetProperty("text").GetString()!;
+            var logprobs = choice.GetProperty("logprobs");
+            // Chat chunks list token objects under "content"; text completions use the legacy "tokens" array.
+            string tokens = logprobs.ValueKind == JsonValueKind.Null
+                ? ""
+                : logprobs.TryGetProperty("content", out var entries)
+                    ? string.Concat(entries.EnumerateArray().Select(t => t.GetProperty("token").GetString()))
+                    : string.Concat(logprobs.GetProperty("tokens").EnumerateArray().Select(t => t.GetString()));
+            if (text.Length > 0)
+            {
+                // Nothing is held back in this reply, so each chunk carries exactly the tokens of its text.
+                Assert.Equal(text, tokens);
+            }
+
+            allText += text;
+            allTokens += tokens;
+        }
+
+        Assert.Equal("Hello world, again", allText);
+        Assert.StartsWith(allText, allTokens, StringComparison.Ordinal);
+
+        // The script rules out every other token, whose log-probability −∞ is written as −9999.
+        if (path.Contains("chat", StringComparison.Ordinal))
+        {
+            var alternative = choices.Select(c => c.GetProperty("logprobs")).First(l => l.ValueKind != JsonValueKind.Null)
+                .GetProperty("content")[0].GetProperty("top_logprobs")[1];
+            Assert.Equal(-9999f, alternative.GetProperty("logprob").GetSingle());
+        }
+    }
+
     [Fact]
     public async Task UsageChunkOnlyWhenAsked()
     {
