@@ -230,13 +230,14 @@ public sealed class CliCommandTests : IDisposable
     [Theory]
     [InlineData("q4_1")]
     [InlineData("q5_1")]
+    [InlineData("Q4_1")]
     public void ExportGgufWritesTypesWithMinimum(string type)
     {
         string output = Path.Combine(_scratch, $"tiny-{type}.gguf");
         var result = CliRunner.Run("export", "gguf", "--model", TestData.Path("tiny-gemma4"), "--type", type, "--output", output);
 
         Assert.Equal(0, result.ExitCode);
-        Assert.Matches($@"Wrote .*tiny-{type}\.gguf: \d+ tensors \(.*\d+ {type}\)", result.StandardError);
+        Assert.Matches($@"Wrote .*tiny-{type}\.gguf: \d+ tensors \(.*\d+ {type.ToLowerInvariant()}\), [\d.]+ (kB|MB|GB), in", result.StandardError);
         Assert.True(new FileInfo(output).Length > 0);
     }
 

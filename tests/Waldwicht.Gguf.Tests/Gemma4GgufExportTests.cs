@@ -273,6 +273,19 @@ public sealed class Gemma4GgufExportTests : IDisposable
     }
 
     [Fact]
+    public void OutputInsideFile_IsRejected()
+    {
+        using var model = Gemma4Model.Load(TestData.Path("tiny-gemma4"));
+        string file = Path.Combine(_folder, "plain.gguf");
+        File.WriteAllText(file, "keep");
+
+        var error = Assert.Throws<IOException>(
+            () => Gemma4GgufExporter.Export(model, Path.Combine(file, "model.gguf"), new GgufExportOptions()));
+        Assert.Contains("is a file", error.Message);
+        Assert.Single(Directory.GetFileSystemEntries(_folder));
+    }
+
+    [Fact]
     public void Cancellation_LeavesNothingBehind()
     {
         using var model = Gemma4Model.Load(TestData.Path("tiny-gemma4"));

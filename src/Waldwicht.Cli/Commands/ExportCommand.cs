@@ -30,10 +30,20 @@ internal static class ExportCommand
         {
             Description = "Storage type of the weight matrices: f32, f16, q8_0, q5_1, q5_0, q4_1 or q4_0 (GGML block formats with 32 weights per block; "
                 + "the _1 types also store each block's minimum, so MLX matrices of up to 4 bits keep their codes in q4_1, and of up to 5 bits in q5_1). "
-                + "Norms, the layer scalars and rope_freqs stay F32; matrices whose rows are not a multiple of 32 fall back to F16.",
+                + "Norms, the layer scalars and rope_freqs stay F32, and matrices whose row length is not a multiple of 32 fall back to F16. "
+                + "Names are case-insensitive (Q4_0 = q4_0).",
             DefaultValueFactory = _ => "f16",
+            HelpName = string.Join("|", GgufExportTypeExtensions.Names),
         };
-        type.AcceptOnlyFromAmong([.. GgufExportTypeExtensions.Names]);
+        type.CompletionSources.Add([.. GgufExportTypeExtensions.Names]);
+        type.Validators.Add(result =>
+        {
+            string? value = result.GetValueOrDefault<string>();
+            if (value is not null && !GgufExportTypeExtensions.Names.Contains(value.ToLowerInvariant()))
+            {
+                result.AddError($"--type must be {string.Join(", ", GgufExportTypeExtensions.Names.SkipLast(1))} or {GgufExportTypeExtensions.Names[^1]}; got '{value}'.");
+            }
+        });
         var output = new Option<string>("--output", "-o")
         {
             Description = "GGUF file to write. It appears only when the export succeeded.",
@@ -54,7 +64,8 @@ internal static class ExportCommand
 
         var command = new Command(
             "gguf",
-            "Export a Gemma 4 model as a GGUF v3 file for llama.cpp's gemma4 architecture, dequantizing MLX weights and re-encoding them in a GGML type.")
+            "Export a Gemma 4 model as a GGUF v3 file for llama.cpp's gemma4 architecture. MLX weights are dequantized and re-encoded in a GGML type, "
+            + "except that q4_1 and q5_1 keep the MLX codes that fit them.")
         {
             model, type, output, force, name, threads,
         };
@@ -91,7 +102,7 @@ internal static class ExportCommand
                 .Select(g => $"{g.Count()} {g.Key.DisplayName()}");
             Console.Error.WriteLine(string.Create(
                 CultureInfo.InvariantCulture,
-                $"Wrote {result.Path}: {result.Tensors.Count} tensors ({string.Join(", ", types)}), {result.FileBytes / 1e9:0.000} GB, in {stopwatch.Elapsed.TotalSeconds:F1} s."));
+                $"Wrote {result.Path}: {result.Tensors.Count} tensors ({string.Join(", ", types)}), {ModelReport.FormatBytes(result.FileBytes)}, in {stopwatch.Elapsed.TotalSeconds:F1} s."));
             if (result.TensorsWithKeptCodes.Count > 0)
             {
                 Console.Error.WriteLine(

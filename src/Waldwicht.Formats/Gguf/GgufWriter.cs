@@ -102,14 +102,7 @@ public sealed class GgufWriter : IDisposable
 
         string temporaryPath = $"{path}.{Guid.NewGuid():N}.tmp";
         long dataLength = declared.Length == 0 ? 0 : offsets[^1] + declared[^1].ByteLength;
-        var stream = new FileStream(temporaryPath, new FileStreamOptions
-        {
-            Mode = FileMode.CreateNew,
-            Access = FileAccess.Write,
-            Share = FileShare.None,
-            BufferSize = 1 << 20,
-            PreallocationSize = header.LongLength + dataLength,
-        });
+        var stream = CreateTemporaryFile(path, temporaryPath, header.LongLength + dataLength);
 
         try
         {
@@ -323,6 +316,46 @@ public sealed class GgufWriter : IDisposable
         }
 
         return offsets;
+    }
+
+    // Creates the file that becomes the output, with its whole size reserved, so that a full disk fails here and
+    // not halfway through the tensors. Errors name the output and the folder rather than the temporary file.
+    private static FileStream CreateTemporaryFile(string path, string temporaryPath, long size)
+    {
+        string folder = System.IO.Path.GetDirectoryName(path) ?? ".";
+        try
+        {
+            return new FileStream(temporaryPath, new FileStreamOptions
+            {
+                Mode = FileMode.CreateNew,
+                Access = FileAccess.Write,
+                Share = FileShare.None,
+                BufferSize = 1 << 20,
+                PreallocationSize = size,
+            });
+        }
+        catch (UnauthorizedAccessException ex)
+        {
+            throw new UnauthorizedAccessException(
+                $"Cannot write {path}: permission denied in {folder}. Choose an output folder you can write to.", ex);
+        }
+        catch (IOException ex) when (FreeBytes(folder) is long free && free < size)
+        {
+            throw new IOException(
+                $"Cannot write {path}: it needs {size:N0} bytes, but {folder} has only {free:N0} bytes free.", ex);
+        }
+    }
+
+    private static long? FreeBytes(string folder)
+    {
+        try
+        {
+            return new DriveInfo(folder).AvailableFreeSpace;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            return null;
+        }
     }
 
     private static int ReadAlignment(List<KeyValuePair<string, GgufValue>> metadata)

@@ -86,12 +86,17 @@ public static class Gemma4GgufExporter
     }
 
     /// <summary>Checks that the output folder exists and that an existing file may be replaced.</summary>
-    /// <exception cref="IOException">The file exists and <paramref name="force"/> is false, or the path is a folder.</exception>
+    /// <exception cref="IOException">The file exists and <paramref name="force"/> is false, the path is a folder, or its folder is a file.</exception>
     /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
     public static void CheckOutputLocation(string outputPath, bool force)
     {
         string path = Path.GetFullPath(outputPath);
         string? folder = Path.GetDirectoryName(path);
+        if (folder != null && File.Exists(folder))
+        {
+            throw new IOException($"The output's folder {folder} is a file; give a path inside an existing folder.");
+        }
+
         if (folder != null && !Directory.Exists(folder))
         {
             throw new DirectoryNotFoundException($"Output folder not found: {folder}. Create it first.");

@@ -192,7 +192,7 @@ public sealed class Gemma4GgufPlan
         if (fallbacks.Count > 0)
         {
             warnings.Add(
-                $"{fallbacks.Count} tensor(s) have rows that are not a multiple of 32 and are stored as F16 instead of {matrixType.DisplayName()}: "
+                $"{fallbacks.Count} tensor(s) have a row length (column count) that is not a multiple of 32, the {matrixType.DisplayName()} block size, and are stored as F16: "
                 + string.Join(", ", fallbacks.Take(6)) + (fallbacks.Count > 6 ? ", …" : "") + ".");
         }
 
@@ -249,7 +249,8 @@ public sealed class Gemma4GgufPlan
             {
                 warnings.Add(
                     $"KV-shared layer(s) {string.Join(", ", differing)} take keys and values from a layer other than {first - 2} (sliding) or {first - 1} (full); "
-                    + "llama.cpp builds that use those fixed sources compute different results for this model or reject it.");
+                    + "llama.cpp builds that use those fixed sources (such as the one in LLamaSharp 0.30.0) compute a different model from this file or reject it. "
+                    + "Gemma 4 E2B and E4B have the layout that llama.cpp expects.");
             }
         }
 
