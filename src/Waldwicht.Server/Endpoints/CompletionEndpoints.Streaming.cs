@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text;
+using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 using Waldwicht.Runtime.ChatClient;
 using Waldwicht.Server.Api;
@@ -132,8 +133,9 @@ internal sealed partial class CompletionEndpoints
 
     /// <summary>
     /// The chunks of one update; tool calls take two: name and id first, then the arguments. Token
-    /// log-probabilities wait in <paramref name="pending"/> and go out with the next content chunk of their choice,
-    /// as OpenAI sends them, or in a chunk of their own just before the choice's finish chunk.
+    /// log-probabilities wait in <paramref name="pending"/> and go out with the next chunk of their choice that
+    /// carries generated text (content, reasoning or the first chunk of a tool call), as OpenAI sends them with
+    /// their content, or in a chunk of their own just before the choice's finish chunk.
     /// </summary>
     /// <remarks>
     /// Text that may still turn into a stop sequence or a control marker is held back, so a content chunk can
@@ -175,38 +177,20 @@ internal sealed partial class CompletionEndpoints
                     identity, content.Choice, delta => delta.WriteString("content", content.Text), logprobs: pending.Take(content.Choice));
                 break;
             case ReplyReasoning reasoning:
-                yield return ResponseJson.ChatChunk(identity, reasoning.Choice, delta =>
-                {
-                    delta.WriteString("reasoning", reasoning.Text);
-                    delta.WriteString("reasoning_content", reasoning.Text);
-                });
+                yield return ResponseJson.ChatChunk(
+                    identity,
+                    reasoning.Choice,
+                    delta =>
+                    {
+                        delta.WriteString("reasoning", reasoning.Text);
+                        delta.WriteString("reasoning_content", reasoning.Text);
+                    },
+                    logprobs: pending.Take(reasoning.Choice));
                 break;
             case ReplyToolCall call:
-                yield return ResponseJson.ChatChunk(identity, call.Choice, delta =>
-                {
-                    delta.WriteStartArray("tool_calls");
-                    delta.WriteStartObject();
-                    delta.WriteNumber("index", call.Index);
-                    delta.WriteString("id", call.Id);
-                    delta.WriteString("type", "function");
-                    delta.WriteStartObject("function");
-                    delta.WriteString("name", call.Name);
-                    delta.WriteString("arguments", string.Empty);
-                    delta.WriteEndObject();
-                    delta.WriteEndObject();
-                    delta.WriteEndArray();
-                });
-                yield return ResponseJson.ChatChunk(identity, call.Choice, delta =>
-                {
-                    delta.WriteStartArray("tool_calls");
-                    delta.WriteStartObject();
-                    delta.WriteNumber("index", call.Index);
-                    delta.WriteStartObject("function");
-                    delta.WriteString("arguments", call.ArgumentsJson);
-                    delta.WriteEndObject();
-                    delta.WriteEndObject();
-                    delta.WriteEndArray();
-                });
+                yield return ResponseJson.ChatChunk(
+                    identity, call.Choice, delta => WriteToolCallStart(delta, call), logprobs: pending.Take(call.Choice));
+                yield return ResponseJson.ChatChunk(identity, call.Choice, delta => WriteToolCallArguments(delta, call));
                 break;
             case ReplyFinished finished when finished.FinishReason != ReplyFinishReason.Cancelled:
                 if (pending.Take(finished.Choice) is { } rest)
@@ -217,6 +201,35 @@ internal sealed partial class CompletionEndpoints
                 yield return ResponseJson.ChatChunk(identity, finished.Choice, null, finished.FinishReason);
                 break;
         }
+    }
+
+    // The first delta of a tool call: index, id, type and name, with empty arguments.
+    private static void WriteToolCallStart(Utf8JsonWriter delta, ReplyToolCall call)
+    {
+        delta.WriteStartArray("tool_calls");
+        delta.WriteStartObject();
+        delta.WriteNumber("index", call.Index);
+        delta.WriteString("id", call.Id);
+        delta.WriteString("type", "function");
+        delta.WriteStartObject("function");
+        delta.WriteString("name", call.Name);
+        delta.WriteString("arguments", string.Empty);
+        delta.WriteEndObject();
+        delta.WriteEndObject();
+        delta.WriteEndArray();
+    }
+
+    // The second delta of a tool call: its arguments as one JSON string.
+    private static void WriteToolCallArguments(Utf8JsonWriter delta, ReplyToolCall call)
+    {
+        delta.WriteStartArray("tool_calls");
+        delta.WriteStartObject();
+        delta.WriteNumber("index", call.Index);
+        delta.WriteStartObject("function");
+        delta.WriteString("arguments", call.ArgumentsJson);
+        delta.WriteEndObject();
+        delta.WriteEndObject();
+        delta.WriteEndArray();
     }
 
     /// <summary>Token log-probabilities per choice that no chunk has carried yet.</summary>

@@ -114,6 +114,31 @@ public sealed class StreamingTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task LogprobsRideWithReasoningAndToolCalls()
+    {
+        _server.Script = (_, _) => new ScriptedProcessor(Script.Tokens("{<|channel>}thought\nhm{<channel|>}Hi!{<|tool_call>}call:f{x:1}{<tool_call|>}{<|tool_response>}"));
+        string body = """{"messages":[{"role":"user","content":"hi"}],"temperature":0,"stream":true,"logprobs":true,"stream_options":{"include_usage":true}}""";
+
+        var lines = await _server.StreamLinesAsync("v1/chat/completions", body);
+
+        var chunks = lines.Where(l => l.StartsWith("data: {", StringComparison.Ordinal)).Select(l => JsonDocument.Parse(l[6..]).RootElement).ToList();
+        var choices = chunks.Select(c => c.GetProperty("choices")).Where(c => c.GetArrayLength() > 0).Select(c => c[0]).ToList();
+        static int Count(JsonElement choice) =>
+            choice.GetProperty("logprobs").ValueKind == JsonValueKind.Null ? 0 : choice.GetProperty("logprobs").GetProperty("content").GetArrayLength();
+
+        var reasoning = choices.Where(c => c.GetProperty("delta").TryGetProperty("reasoning", out _)).ToList();
+        var content = choices.Where(c => c.GetProperty("delta").TryGetProperty("content", out var text) && text.GetString()!.Length > 0).ToList();
+        var toolStart = choices.First(c => c.GetProperty("delta").TryGetProperty("tool_calls", out var calls) && calls[0].TryGetProperty("id", out _));
+        Assert.All(reasoning, c => Assert.True(Count(c) > 0, "a reasoning chunk without its tokens' logprobs"));
+        Assert.All(content, c => Assert.True(Count(c) > 0, "a content chunk without its tokens' logprobs"));
+        Assert.True(Count(toolStart) > 0, "the tool call's first chunk without its tokens' logprobs");
+
+        // Every generated token's log-probability is sent once.
+        int completionTokens = chunks[^1].GetProperty("usage").GetProperty("completion_tokens").GetInt32();
+        Assert.InRange(choices.Sum(Count), completionTokens, completionTokens + 1);
+    }
+
+    [Fact]
     public async Task UsageChunkOnlyWhenAsked()
     {
         _server.Script = (_, _) => new ScriptedProcessor(Script.Tokens("ok{<turn|>}"));
