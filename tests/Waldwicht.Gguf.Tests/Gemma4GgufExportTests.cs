@@ -238,6 +238,45 @@ public sealed class Gemma4GgufExportTests : IDisposable
         Assert.Contains("blk.0.ffn_gate.weight", result.TensorsWithKeptCodes);
     }
 
+    [Theory]
+    [InlineData(true, true, "from jinja")]
+    [InlineData(false, true, "default from config")]
+    [InlineData(false, false, null)]
+    public void ChatTemplate_SameSourceAsChatEngine(bool withJinja, bool withConfigList, string? expected)
+    {
+        // chat_template.jinja wins over tokenizer_config.json, whose list form gives its "default" entry.
+        string folder = Directory.CreateDirectory(Path.Combine(_folder, "model")).FullName;
+        foreach (string source in Directory.GetFiles(TestData.Path("tiny-gemma4")))
+        {
+            File.Copy(source, Path.Combine(folder, Path.GetFileName(source)));
+        }
+
+        if (withJinja)
+        {
+            File.WriteAllText(Path.Combine(folder, "chat_template.jinja"), "from jinja");
+        }
+
+        if (withConfigList)
+        {
+            var config = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(folder, "tokenizer_config.json")))!.AsObject();
+            config["chat_template"] = System.Text.Json.Nodes.JsonNode.Parse(
+                """[{"name":"tool_use","template":"tools"},{"name":"default","template":"default from config"}]""");
+            File.WriteAllText(Path.Combine(folder, "tokenizer_config.json"), config.ToJsonString());
+        }
+
+        using var model = Gemma4Model.Load(folder);
+        var file = GgufReader.Read(Export(model, GgufExportType.F16));
+
+        if (expected == null)
+        {
+            Assert.DoesNotContain("tokenizer.chat_template", file.MetadataOrder);
+        }
+        else
+        {
+            Assert.Equal(expected, file.Get<string>("tokenizer.chat_template"));
+        }
+    }
+
     [Fact]
     public void TinyModel_WarnsAboutFixedKvSources()
     {

@@ -90,7 +90,9 @@ internal static class ExportCommand
             using var loaded = Gemma4Model.Load(folder);
 
             var stopwatch = Stopwatch.StartNew();
-            var result = await RunWithProgressAsync(loaded, outputPath, options, cancellationToken);
+            // Ctrl+C or SIGTERM cancels the export, which then deletes its temporary file before the process ends.
+            using var interrupt = new InterruptSource(cancellationToken);
+            var result = await RunWithProgressAsync(loaded, outputPath, options, interrupt.Token);
             foreach (var warning in result.Warnings)
             {
                 Console.Error.WriteLine($"warning: {warning}");

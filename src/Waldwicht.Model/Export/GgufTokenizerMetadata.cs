@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Waldwicht.Formats.Gguf;
+using Waldwicht.Text.Chat;
 
 namespace Waldwicht.Model.Export;
 
@@ -128,7 +129,18 @@ internal static partial class GgufTokenizerMetadata
         }
 
         AddSpecialTokens(entries, added, tokenizerConfig?.RootElement, modelDirectory, embeddingRows);
-        string? template = ReadChatTemplate(modelDirectory, tokenizerConfig?.RootElement);
+        // The same template that the chat engine renders: chat_template.jinja, else chat_template.json, else
+        // tokenizer_config.json (a string, or the "default" entry of a list of named templates).
+        string? template;
+        try
+        {
+            template = Gemma4ChatTemplate.ReadTemplateText(modelDirectory);
+        }
+        catch (InvalidDataException ex)
+        {
+            throw new ModelFormatException(ex.Message, ex);
+        }
+
         if (template != null)
         {
             entries.Add(new("tokenizer.chat_template", GgufValue.String(template)));
@@ -328,18 +340,6 @@ internal static partial class GgufTokenizerMetadata
 
         using var document = ParseJson(path);
         return document.RootElement.Clone();
-    }
-
-    private static string? ReadChatTemplate(string modelDirectory, JsonElement? config)
-    {
-        if (config is { ValueKind: JsonValueKind.Object } settings && settings.TryGetProperty("chat_template", out var template)
-            && template.ValueKind == JsonValueKind.String)
-        {
-            return template.GetString();
-        }
-
-        string jinja = Path.Combine(modelDirectory, "chat_template.jinja");
-        return File.Exists(jinja) ? File.ReadAllText(jinja) : null;
     }
 
     private static JsonDocument ParseJson(string path)
