@@ -41,7 +41,7 @@ internal static class ExportCommand
             string? value = result.GetValueOrDefault<string>();
             if (value is not null && !GgufExportTypeExtensions.Names.Contains(value.ToLowerInvariant()))
             {
-                result.AddError($"--type must be {string.Join(", ", GgufExportTypeExtensions.Names.SkipLast(1))} or {GgufExportTypeExtensions.Names[^1]}; got '{value}'.");
+                result.AddError($"--type must be {GgufExportTypeExtensions.Choices}; got '{value}'.");
             }
         });
         var output = new Option<string>("--output", "-o")

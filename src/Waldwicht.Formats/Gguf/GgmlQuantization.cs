@@ -228,7 +228,7 @@ public static class GgmlQuantization
     /// <summary>
     /// Writes one Q4_1 or Q5_1 block from codes that are already chosen, so that it decodes as
     /// w[j] = codes[j]·scale + minimum with the scale and minimum rounded to binary16. This carries
-    /// affine-quantized weights of the same width over without quantizing them a second time.
+    /// affine-quantized weights of at most that width over without quantizing them a second time.
     /// </summary>
     /// <param name="type"><see cref="GgmlType.Q4_1"/> or <see cref="GgmlType.Q5_1"/>.</param>
     /// <param name="codes">32 codes below 16 (Q4_1) or 32 (Q5_1).</param>
@@ -335,7 +335,7 @@ public static class GgmlQuantization
         }
     }
 
-        // The element of largest magnitude with its sign; the first one wins on ties, as in ggml.
+    // The element of largest magnitude with its sign; the first one wins on ties, as in ggml.
     private static float SignedAbsoluteMaximum(ReadOnlySpan<float> x)
     {
         float amax = 0f;

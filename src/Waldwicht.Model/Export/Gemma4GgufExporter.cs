@@ -120,43 +120,25 @@ public static class Gemma4GgufExporter
         int rowBytes = checked((int)type.RowBytes(columns));
         int chunkRows = Math.Clamp(ChunkBytes / rowBytes, 1, matrix.Rows);
         var buffer = new byte[(long)chunkRows * rowBytes];
-        var quantized = matrix as QuantizedMatrix;
-        bool keepCodes = quantized != null && KeepsCodes(type, quantized.Bits);
+        Func<RowEncoder> createEncoder = matrix is QuantizedMatrix quantized && KeepsCodes(type, quantized.Bits)
+            ? () => new CodeCopier(quantized, type)
+            : () => new RowQuantizer(matrix, type);
         for (int start = 0; start < matrix.Rows; start += chunkRows)
         {
             parallel.CancellationToken.ThrowIfCancellationRequested();
             int count = Math.Min(chunkRows, matrix.Rows - start);
             int first = start;
-            if (keepCodes)
-            {
-                Parallel.For(
-                    0,
-                    count,
-                    parallel,
-                    () => new RowCodes(quantized!),
-                    (r, _, row) =>
-                    {
-                        row.Encode(first + r, type, buffer.AsSpan(r * rowBytes, rowBytes));
-                        return row;
-                    },
-                    _ => { });
-            }
-            else
-            {
-                Parallel.For(
-                    0,
-                    count,
-                    parallel,
-                    () => new float[columns],
-                    (r, _, row) =>
-                    {
-                        matrix.ReadRow(first + r, row);
-                        GgmlQuantization.Quantize(type, row, buffer.AsSpan(r * rowBytes, rowBytes));
-                        return row;
-                    },
-                    _ => { });
-            }
-
+            Parallel.For(
+                0,
+                count,
+                parallel,
+                createEncoder,
+                (r, _, rowEncoder) =>
+                {
+                    rowEncoder.Encode(first + r, buffer.AsSpan(r * rowBytes, rowBytes));
+                    return rowEncoder;
+                },
+                _ => { });
             writer.Write(declaration.Name, buffer.AsSpan(0, count * rowBytes));
             report((long)count * rowBytes);
         }
@@ -172,25 +154,42 @@ public static class Gemma4GgufExporter
     public static bool KeepsCodes(GgmlType type, int bits) =>
         (type == GgmlType.Q4_1 && bits <= 4) || (type == GgmlType.Q5_1 && bits <= 5);
 
-    // Per-thread buffers for copying one quantized row's codes into Q4_1 or Q5_1 blocks.
-    private sealed class RowCodes(QuantizedMatrix matrix)
+    // Encodes rows of one matrix in its GGUF type, with buffers for one thread.
+    private abstract class RowEncoder
     {
-        private const int BlockSize = 32;
+        public abstract void Encode(int row, Span<byte> destination);
+    }
 
+    // Dequantizes (or reads) a row as floats and quantizes it as ggml's reference quantizer does.
+    private sealed class RowQuantizer(WeightMatrix matrix, GgmlType type) : RowEncoder
+    {
+        private readonly float[] _row = new float[matrix.Columns];
+
+        public override void Encode(int row, Span<byte> destination)
+        {
+            matrix.ReadRow(row, _row);
+            GgmlQuantization.Quantize(type, _row, destination);
+        }
+    }
+
+    // Copies a quantized row's codes into Q4_1 or Q5_1 blocks, each with its group's scale and bias.
+    private sealed class CodeCopier(QuantizedMatrix matrix, GgmlType type) : RowEncoder
+    {
         private readonly byte[] _codes = new byte[matrix.Columns];
         private readonly float[] _scales = new float[matrix.GroupsPerRow];
         private readonly float[] _biases = new float[matrix.GroupsPerRow];
 
-        public void Encode(int row, GgmlType type, Span<byte> destination)
+        public override void Encode(int row, Span<byte> destination)
         {
             matrix.ReadRowCodes(row, _codes, _scales, _biases);
+            int blockSize = type.BlockSize();
             int blockBytes = type.BlockBytes();
-            for (int block = 0; block < matrix.Columns / BlockSize; block++)
+            for (int block = 0; block < matrix.Columns / blockSize; block++)
             {
-                int group = block * BlockSize / matrix.GroupSize;
+                int group = block * blockSize / matrix.GroupSize;
                 GgmlQuantization.EncodeBlockWithMinimum(
                     type,
-                    _codes.AsSpan(block * BlockSize, BlockSize),
+                    _codes.AsSpan(block * blockSize, blockSize),
                     _scales[group],
                     _biases[group],
                     destination.Slice(block * blockBytes, blockBytes));

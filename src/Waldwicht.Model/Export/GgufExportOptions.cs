@@ -59,6 +59,9 @@ public static class GgufExportTypeExtensions
     /// <summary>The type names that <see cref="Parse"/> accepts, in the order of <see cref="GgufExportType"/>.</summary>
     public static IReadOnlyList<string> Names { get; } = Enum.GetValues<GgufExportType>().Select(t => t.DisplayName()).ToArray();
 
+    /// <summary>The names joined for messages: "f32, f16, …, q4_1 or q4_0".</summary>
+    public static string Choices { get; } = string.Join(", ", Names.SkipLast(1)) + " or " + Names[^1];
+
     /// <summary>Parses "f32", "f16", "q8_0", "q5_1", "q5_0", "q4_1" or "q4_0" (case-insensitive).</summary>
     /// <exception cref="ArgumentException">The name is not one of those.</exception>
     public static GgufExportType Parse(string name) => name.ToLowerInvariant() switch
@@ -70,7 +73,7 @@ public static class GgufExportTypeExtensions
         "q5_0" => GgufExportType.Q5_0,
         "q4_1" => GgufExportType.Q4_1,
         "q4_0" => GgufExportType.Q4_0,
-        _ => throw new ArgumentException($"GGUF type '{name}' is not supported; use {string.Join(", ", Names.Take(Names.Count - 1))} or {Names[^1]}.", nameof(name)),
+        _ => throw new ArgumentException($"GGUF type '{name}' is not supported; use {Choices}.", nameof(name)),
     };
 
     /// <summary>The GGML element type of the weight matrices.</summary>

@@ -168,8 +168,11 @@ internal static class ResponseJson
             writer.WriteEndObject();
         });
 
-    /// <summary>Writes a tool call; <paramref name="index"/> is set in stream deltas.</summary>
-    public static void WriteToolCall(Utf8JsonWriter writer, ReplyToolCall call, int? index)
+    /// <summary>
+    /// Writes a tool call; <paramref name="index"/> is set in stream deltas, and <paramref name="arguments"/> replaces the
+    /// call's arguments where a stream sends them in a later delta.
+    /// </summary>
+    public static void WriteToolCall(Utf8JsonWriter writer, ReplyToolCall call, int? index, string? arguments = null)
     {
         writer.WriteStartObject();
         if (index is int position)
@@ -181,7 +184,7 @@ internal static class ResponseJson
         writer.WriteString("type", "function");
         writer.WriteStartObject("function");
         writer.WriteString("name", call.Name);
-        writer.WriteString("arguments", call.ArgumentsJson);
+        writer.WriteString("arguments", arguments ?? call.ArgumentsJson);
         writer.WriteEndObject();
         writer.WriteEndObject();
     }

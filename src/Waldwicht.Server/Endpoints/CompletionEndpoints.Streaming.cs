@@ -207,15 +207,7 @@ internal sealed partial class CompletionEndpoints
     private static void WriteToolCallStart(Utf8JsonWriter delta, ReplyToolCall call)
     {
         delta.WriteStartArray("tool_calls");
-        delta.WriteStartObject();
-        delta.WriteNumber("index", call.Index);
-        delta.WriteString("id", call.Id);
-        delta.WriteString("type", "function");
-        delta.WriteStartObject("function");
-        delta.WriteString("name", call.Name);
-        delta.WriteString("arguments", string.Empty);
-        delta.WriteEndObject();
-        delta.WriteEndObject();
+        ResponseJson.WriteToolCall(delta, call, call.Index, arguments: string.Empty);
         delta.WriteEndArray();
     }
 
