@@ -73,17 +73,13 @@ public static class GgmlQuantization
                 }
 
                 break;
-            case GgmlType.Q4_1:
+            case GgmlType.Q4_1 or GgmlType.Q5_1:
+                int bits = CodeBits(type);
+                int blockBytes = type.BlockBytes();
                 for (int b = 0; b < source.Length / BlockSize; b++)
                 {
-                    QuantizeWithMinimumBlock(source.Slice(b * BlockSize, BlockSize), destination.Slice(b * 20, 20), bits: 4);
-                }
-
-                break;
-            case GgmlType.Q5_1:
-                for (int b = 0; b < source.Length / BlockSize; b++)
-                {
-                    QuantizeWithMinimumBlock(source.Slice(b * BlockSize, BlockSize), destination.Slice(b * 24, 24), bits: 5);
+                    QuantizeWithMinimumBlock(
+                        source.Slice(b * BlockSize, BlockSize), destination.Slice(b * blockBytes, blockBytes), bits);
                 }
 
                 break;
@@ -156,17 +152,13 @@ public static class GgmlQuantization
                 }
 
                 break;
-            case GgmlType.Q4_1:
+            case GgmlType.Q4_1 or GgmlType.Q5_1:
+                int bits = CodeBits(type);
+                int blockBytes = type.BlockBytes();
                 for (int b = 0; b < destination.Length / BlockSize; b++)
                 {
-                    DequantizeWithMinimumBlock(source.Slice(b * 20, 20), destination.Slice(b * BlockSize, BlockSize), bits: 4);
-                }
-
-                break;
-            case GgmlType.Q5_1:
-                for (int b = 0; b < destination.Length / BlockSize; b++)
-                {
-                    DequantizeWithMinimumBlock(source.Slice(b * 24, 24), destination.Slice(b * BlockSize, BlockSize), bits: 5);
+                    DequantizeWithMinimumBlock(
+                        source.Slice(b * blockBytes, blockBytes), destination.Slice(b * BlockSize, BlockSize), bits);
                 }
 
                 break;
@@ -239,12 +231,12 @@ public static class GgmlQuantization
     /// <exception cref="ArgumentOutOfRangeException">A code does not fit the type's width.</exception>
     public static void EncodeBlockWithMinimum(GgmlType type, ReadOnlySpan<byte> codes, float scale, float minimum, Span<byte> block)
     {
-        int bits = type switch
+        if (type is not (GgmlType.Q4_1 or GgmlType.Q5_1))
         {
-            GgmlType.Q4_1 => 4,
-            GgmlType.Q5_1 => 5,
-            _ => throw new ArgumentException($"{type.DisplayName()} blocks have no minimum; use q4_1 or q5_1.", nameof(type)),
-        };
+            throw new ArgumentException($"{type.DisplayName()} blocks have no minimum; use q4_1 or q5_1.", nameof(type));
+        }
+
+        int bits = CodeBits(type);
         if (codes.Length != BlockSize)
         {
             throw new ArgumentException($"A {type.DisplayName()} block has {BlockSize} codes; got {codes.Length}.", nameof(codes));
@@ -265,6 +257,9 @@ public static class GgmlQuantization
 
         PackBlockWithMinimum(codes, scale, minimum, block, bits);
     }
+
+    // Bits per code of the types that store a minimum.
+    private static int CodeBits(GgmlType type) => type == GgmlType.Q4_1 ? 4 : 5;
 
     // Q4_1 and Q5_1 as ggml's reference quantizer computes them: the codes use the unrounded minimum and 1/d.
     private static void QuantizeWithMinimumBlock(ReadOnlySpan<float> x, Span<byte> block, int bits)
